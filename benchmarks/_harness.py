@@ -1,0 +1,72 @@
+"""Shared machinery of the benchmarks: one child process per (library, case), alternated.
+
+OpenBLAS's and torch's thread pools slow each other down inside one process, so each
+measurement runs in a fresh child with the thread count pinned through the environment.
+A child prints one JSON line; the parent alternates the libraries' order every round and
+reports medians.  Peak memory is the child's peak resident set size minus its size after
+set-up (imports and input arrays), so it counts what the measured work allocates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def pin_threads(threads: int) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def time_call(fn, repeats: int, budget_s: float = 1.5) -> list[float]:
+    """Milliseconds of single calls: at least ``repeats`` samples, more while in budget.
+
+    This machine's background load makes occasional calls many times slower; single-call
+    samples and their median are robust to that, averages over loops are not.
+    """
+    warm_until = time.perf_counter() + 0.3
+    while True:  # warm: buffers allocated, caches and thread pools up
+        fn()
+        if time.perf_counter() > warm_until:
+            break
+    samples = []
+    stop = time.perf_counter() + budget_s
+    while len(samples) < repeats or (time.perf_counter() < stop and len(samples) < 200):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def run_child(script: str, args: list[str], threads: int, timeout: float = 900) -> dict:
+    proc = subprocess.run([sys.executable, script, *args], env=pin_threads(threads),
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def alternate(script: str, libraries: list[str], case_args: list[str], rounds: int,
+              threads: int) -> dict[str, list[dict]]:
+    """Run every library's child ``rounds`` times, reversing the order each round."""
+    results: dict[str, list[dict]] = {lib: [] for lib in libraries}
+    for r in range(rounds):
+        order = libraries if r % 2 == 0 else libraries[::-1]
+        for lib in order:
+            results[lib].append(run_child(script, ["--child", lib, *case_args], threads))
+    return results
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(v for run in runs for v in run[key])

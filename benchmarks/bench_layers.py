@@ -1,0 +1,132 @@
+"""Time scratchcnn's Conv2d and MaxPool2d against torch.nn.functional, float32.
+
+    python benchmarks/bench_layers.py [--repeats 5] [--rounds 2] [--threads 2]
+
+Prints a Markdown table: milliseconds for forward and for forward+backward, the ratio
+ours/torch, and each side's peak extra memory.  Each library runs in its own child
+process (see ``_harness.py``).  The first layer of a network needs no dL/dx, so the
+"LeNet conv1" case skips it on both sides (torch: input without ``requires_grad``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as H  # noqa: E402
+
+# name: (N, C_in, H, W, C_out, k, stride, pad, first_layer)
+CONV_CASES = {
+    "LeNet conv1": (128, 1, 28, 28, 6, 5, 1, 2, True),
+    "LeNet conv2": (128, 6, 14, 14, 16, 5, 1, 0, False),
+    "CIFAR": (64, 3, 32, 32, 32, 3, 1, 1, False),
+    "VGG block": (32, 64, 32, 32, 64, 3, 1, 1, False),
+    "strided": (64, 32, 32, 32, 64, 3, 2, 1, False),
+}
+# name: (N, C, H, W, k)
+POOL_CASES = {
+    "max-pool 2x2 (128,6,28,28)": (128, 6, 28, 28, 2),
+    "max-pool 2x2 (32,64,32,32)": (32, 64, 32, 32, 2),
+}
+TARGETS = {"conv": 1.5, "pool": 1.0}
+
+
+def child(library: str, case: str, repeats: int) -> dict:
+    import numpy as np
+    rng = np.random.default_rng(0)
+    is_conv = case in CONV_CASES
+    if is_conv:
+        n, c, h, w, o, k, s, p, first = CONV_CASES[case]
+    else:
+        n, c, h, w, k = POOL_CASES[case]
+        first = False
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+
+    if library == "ours":
+        import scratchcnn as sc
+        layer = sc.Conv2d(c, o, k, s, p, rng=0) if is_conv else sc.MaxPool2d(k)
+        layer.needs_input_grad = not first
+        dout = rng.standard_normal(layer.forward(x).shape, dtype=np.float32)
+
+        def fwd():
+            layer.forward(x)
+
+        def fwd_bwd():
+            layer.forward(x)
+            layer.backward(dout)
+    else:
+        import torch
+        import torch.nn.functional as F
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        xt = torch.from_numpy(x).requires_grad_(not first)
+        if is_conv:
+            wt = (torch.randn(o, c, k, k) * 0.1).requires_grad_()
+            bt = torch.zeros(o, requires_grad=True)
+
+            def op():
+                return F.conv2d(xt, wt, bt, s, p)
+        else:
+            def op():
+                return F.max_pool2d(xt, k)
+        with torch.no_grad():
+            dout = torch.randn(op().shape)
+
+        def fwd():
+            with torch.no_grad():
+                op()
+
+        def fwd_bwd():
+            op().backward(dout)
+            xt.grad = None
+
+    base = H.rss_mib()
+    result = {"fwd": H.time_call(fwd, repeats), "fwd_bwd": H.time_call(fwd_bwd, repeats)}
+    result["peak_mib"] = H.rss_mib() - base
+    return result
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", help="run only cases whose name contains this text")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.case, args.repeats)))
+        return 0
+
+    print(f"threads={args.threads}, float32, median of {args.repeats}x{args.rounds} runs; "
+          "ratio = ours / torch (lower is better)\n")
+    print("| case | fwd ours ms | fwd torch ms | fwd ratio | fwd+bwd ours ms | "
+          "fwd+bwd torch ms | fwd+bwd ratio | target | peak MiB ours / torch |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    failed = []
+    for case in [*CONV_CASES, *POOL_CASES]:
+        if args.only and args.only not in case:
+            continue
+        runs = H.alternate(__file__, ["ours", "torch"], ["--case", case,
+                           "--repeats", str(args.repeats)], args.rounds, args.threads)
+        f_o, f_t = H.median_of(runs["ours"], "fwd"), H.median_of(runs["torch"], "fwd")
+        b_o, b_t = H.median_of(runs["ours"], "fwd_bwd"), H.median_of(runs["torch"], "fwd_bwd")
+        m_o = max(r["peak_mib"] for r in runs["ours"])
+        m_t = max(r["peak_mib"] for r in runs["torch"])
+        target = TARGETS["conv" if case in CONV_CASES else "pool"]
+        ok = b_o / b_t <= target
+        if not ok:
+            failed.append(case)
+        name = case + (" (no dx)" if case in CONV_CASES and CONV_CASES[case][-1] else "")
+        print(f"| {name} | {f_o:.2f} | {f_t:.2f} | {f_o / f_t:.2f} | {b_o:.2f} | {b_t:.2f} | "
+              f"{b_o / b_t:.2f} | <= {target} {'ok' if ok else 'MISSED'} | "
+              f"{m_o:.0f} / {m_t:.0f} |", flush=True)
+    print(f"\ntargets missed: {', '.join(failed) if failed else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""scratchcnn: convolutional neural networks from scratch in NumPy.
+
+Every layer follows one protocol, documented in :mod:`scratchcnn.layers.base`:
+``forward(x) -> y``, ``backward(dout) -> dx``, learnable arrays in ``layer.params`` and
+their gradients in ``layer.grads``.  Semantics (NCHW, argument names, output sizes)
+follow PyTorch's.
+"""
+
+from .layers import (AvgPool2d, Conv2d, Flatten, Layer, LeakyReLU, Linear, MaxPool2d, ReLU,
+                     Sigmoid, Tanh)
+from .shapes import conv_output_size, count_params, pool_output_size
+
+__version__ = "0.1.0"
+
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh", "conv_output_size", "pool_output_size",
+           "count_params", "__version__"]

@@ -1,0 +1,404 @@
+"""Pure NumPy kernels: sliding windows, convolution and pooling, forward and backward.
+
+Nothing here holds parameters or state; the layer classes in :mod:`scratchcnn.layers`
+call these functions and cache what backward needs.  All arrays are NCHW.  Every kernel
+keeps the dtype of its inputs (float32 or float64).
+
+The convolution is im2col + one matrix product.  The column tensor is kept 6-D in the
+order ``(C, kh, kw, N, Ho, Wo)``: then the weights ``(O, C, kh, kw)`` reshape to a
+``(O, C*kh*kw)`` matrix that meets the columns in a single GEMM, and the copy that builds
+the columns walks the input along its rows.  ``col2im`` is the *adjoint* of ``im2col``
+(it adds every column entry back where it was read from), not its inverse: where windows
+overlap, a pixel receives the sum of all its copies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+Pair = tuple[int, int]
+
+#: Upper bound, in bytes, of one column buffer.  Larger batches are processed in chunks
+#: of samples, so a VGG-sized layer never needs more than this for its columns.
+MAX_COLUMN_BYTES = 32 * 2**20
+
+
+class Workspace:
+    """Named scratch buffers reused between calls (fresh pages cost more than the math)."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+        self._keys: dict[str, tuple] = {}
+
+    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised array of ``shape``; the same memory as last time if it fits."""
+        size = int(np.prod(shape))
+        buf = self._buffers.get(name)
+        if buf is None or buf.dtype != dtype or buf.size < size:
+            buf = np.empty(size, dtype=dtype)
+            self._buffers[name] = buf
+        return buf[:size].reshape(shape)
+
+    def get_zeroed(self, name: str, shape: tuple, dtype, key) -> tuple[np.ndarray, bool]:
+        """A buffer and whether it is still as the last caller with the same ``key`` left it.
+
+        A caller that writes the same positions every time (the interior of a padded map)
+        zeroes the buffer once, when this returns False, and keeps its borders at zero.
+        """
+        buf = self.get(name, shape, dtype)
+        same = self._keys.get(name) == (key, buf.__array_interface__["data"][0], shape, dtype)
+        self._keys[name] = (key, buf.__array_interface__["data"][0], shape, dtype)
+        if not same:
+            buf.fill(0)
+        return buf, same
+
+    def clear(self) -> None:
+        self._buffers.clear()
+        self._keys.clear()
+
+
+def _scratch(workspace: Workspace | None, name: str, shape: tuple, dtype):
+    return np.empty(shape, dtype) if workspace is None else workspace.get(name, shape, dtype)
+
+
+# --------------------------------------------------------------------------- geometry
+
+def output_hw(hp: int, wp: int, kernel_size: Pair, stride: Pair, dilation: Pair) -> Pair:
+    """Output (Ho, Wo) of a window of ``kernel_size`` sliding over an already padded map."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    return (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+
+
+def pad(x: np.ndarray, pads: Pads, value=0.0, workspace: Workspace | None = None,
+        name: str = "padded") -> np.ndarray:
+    """``x`` (N, C, H, W) with ``pads = ((top, bottom), (left, right))`` of ``value`` around it."""
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = _scratch(workspace, name, (n, c, h + pt + pb, w + pl + pr), x.dtype)
+    xp[:, :, :pt] = value
+    xp[:, :, pt + h:] = value
+    xp[:, :, pt:pt + h, :pl] = value
+    xp[:, :, pt:pt + h, pl + w:] = value
+    xp[:, :, pt:pt + h, pl:pl + w] = x
+    return xp
+
+
+def unpad(xp: np.ndarray, pads: Pads) -> np.ndarray:
+    """The interior of a padded (N, C, Hp, Wp) map: the inverse view of :func:`pad`."""
+    (pt, pb), (pl, pr) = pads
+    return xp[:, :, pt:xp.shape[2] - pb, pl:xp.shape[3] - pr]
+
+
+def offset_grid(xp: np.ndarray, i: int, j: int, out_hw: Pair, stride: Pair = (1, 1),
+                dilation: Pair = (1, 1)) -> np.ndarray:
+    """Writable view (..., Ho, Wo) of the padded-map positions that kernel offset (i, j) reads.
+
+    ``offset_grid(xp, i, j, ...)[..., y, x] is xp[..., y*sh + i*dh, x*sw + j*dw]``.
+    """
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    return xp[..., i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+
+
+# --------------------------------------------------------------------------- windows
+
+def sliding_windows(xp: np.ndarray, kernel_size: Pair, stride: Pair = (1, 1),
+                    dilation: Pair = (1, 1)) -> np.ndarray:
+    """Read-only view (N, C, kh, kw, Ho, Wo) of all windows of a padded xp (N, C, Hp, Wp).
+
+    ``view[n, c, i, j, y, x] == xp[n, c, y*sh + i*dh, x*sw + j*dw]``; no data is copied.
+    """
+    n, c, hp, wp = xp.shape
+    ho, wo = output_hw(hp, wp, kernel_size, stride, dilation)
+    s_n, s_c, s_h, s_w = xp.strides
+    shape = (n, c, kernel_size[0], kernel_size[1], ho, wo)
+    strides = (s_n, s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1])
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def im2col(xp: np.ndarray, kernel_size: Pair, stride: Pair = (1, 1),
+           dilation: Pair = (1, 1), out: np.ndarray | None = None) -> np.ndarray:
+    """Columns (C, kh, kw, N, Ho, Wo) of a padded xp (N, C, Hp, Wp): every window, copied."""
+    windows = sliding_windows(xp, kernel_size, stride, dilation).transpose(1, 2, 3, 0, 4, 5)
+    if out is None:
+        out = np.empty(windows.shape, dtype=xp.dtype)
+    np.copyto(out, windows)
+    return out
+
+
+def col2im(cols: np.ndarray, padded_shape: tuple, stride: Pair = (1, 1),
+           dilation: Pair = (1, 1), out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`im2col`: sum columns (C, kh, kw, N, Ho, Wo) into (N, C, Hp, Wp).
+
+    ``<im2col(x), y> == <x, col2im(y)>`` for all x, y.  Loops over kernel offsets only;
+    each offset adds one strided sub-grid of the output at once.
+    """
+    c, kh, kw, n, ho, wo = cols.shape
+    if out is None:
+        out = np.zeros(padded_shape, dtype=cols.dtype)
+    else:
+        out.fill(0)
+    out_t = out.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view, to match the columns' order
+    for i in range(kh):
+        for j in range(kw):
+            offset_grid(out_t, i, j, (ho, wo), stride, dilation)[...] += cols[:, i, j]
+    return out
+
+
+# --------------------------------------------------------------------------- convolution
+#
+# The fast path.  A stride-s convolution is a sum of stride-1 convolutions over the s*s
+# "phases" of the padded input (phase (a, b) holds the pixels at rows a, a+s, ... and
+# columns b, b+s, ...).  Kernel offset (i, j) reads phase ((i*dh) % sh, (j*dw) % sw)
+# shifted by ((i*dh) // sh, (j*dw) // sw).  In a phase image of width Wq flattened to one
+# line, the values one kernel offset needs for all outputs of one (sample, channel) form
+# one contiguous strip of Ho*Wq values: Ho rows of Wq, of which the first Wo are real
+# outputs and the last Wq - Wo are "junk" that spill into the next row.  Strips make
+# im2col and col2im copies and adds of long contiguous runs.  The junk columns cost a
+# little extra GEMM work; in backward they are fed zeros, so they add nothing.
+
+
+class ConvGeometry:
+    """Sizes of one convolution call (see the comment above for phases and strips)."""
+
+    def __init__(self, x_shape, kernel_size: Pair, stride: Pair, pads: Pads, dilation: Pair):
+        self.n, self.c, self.h, self.w = x_shape
+        (self.kh, self.kw), (self.sh, self.sw), (self.dh, self.dw) = kernel_size, stride, dilation
+        self.pads = pads
+        hp = self.h + pads[0][0] + pads[0][1]
+        wp = self.w + pads[1][0] + pads[1][1]
+        self.ho, self.wo = output_hw(hp, wp, kernel_size, stride, dilation)
+        self.hq, self.wq = -(-hp // self.sh), -(-wp // self.sw)  # phase image size
+        self.strip = self.ho * self.wq
+        self.image = self.hq * self.wq
+        # the last strip of the last image reads this far past the end of the phases
+        self.slack = self.dw * (self.kw - 1) // self.sw
+        self.phases_size = self.sh * self.sw * self.n * self.c * self.image + self.slack
+        self.ckk = self.c * self.kh * self.kw
+
+    def phases_key(self) -> tuple:
+        """Everything that decides which phase-buffer positions hold x."""
+        return (self.n, self.c, self.h, self.w, self.sh, self.sw, self.pads, self.hq, self.wq)
+
+    def phase_copies(self):
+        """For each phase: (a, b, x rows, x cols, phase rows, phase cols) slices."""
+        (pt, _), (pl, _) = self.pads
+        for a in range(self.sh):
+            r0 = (a - pt) % self.sh
+            rows = range(r0, self.h, self.sh)
+            for b in range(self.sw):
+                c0 = (b - pl) % self.sw
+                cols = range(c0, self.w, self.sw)
+                if len(rows) and len(cols):
+                    y0, x0 = (r0 + pt) // self.sh, (c0 + pl) // self.sw
+                    yield (a, b, slice(r0, None, self.sh), slice(c0, None, self.sw),
+                           slice(y0, y0 + len(rows)), slice(x0, x0 + len(cols)))
+
+    def strip_view(self, phases: np.ndarray, i: int, j: int, start: int = 0,
+                   stop: int | None = None, writeable: bool = False) -> np.ndarray:
+        """View (n, C, Ho*Wq) of the strips that kernel offset (i, j) reads, samples start:stop."""
+        stop = self.n if stop is None else stop
+        a, si = divmod(i * self.dh, self.sh)[::-1]
+        b, sj = divmod(j * self.dw, self.sw)[::-1]
+        first = ((a * self.sw + b) * self.n + start) * self.c * self.image + si * self.wq + sj
+        item = phases.itemsize
+        return as_strided(phases[first:], (stop - start, self.c, self.strip),
+                          (self.c * self.image * item, self.image * item, item),
+                          writeable=writeable)
+
+
+def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = False) -> np.ndarray:
+    """Write the zero-padded x (N, C, H, W) into ``out`` as phases (sh, sw, N, C, Hq, Wq) + slack.
+
+    With ``zeroed`` the buffer already holds zeros everywhere but the positions written
+    here (the same geometry wrote it last), so only x is copied.
+    """
+    if not zeroed:
+        out.fill(0)
+    ph = out[:g.phases_size - g.slack].reshape(g.sh, g.sw, g.n, g.c, g.hq, g.wq)
+    for a, b, xr, xc, pr, pc in g.phase_copies():
+        ph[a, b][:, :, pr, pc] = x[:, :, xr, xc]
+    return out
+
+
+def from_phases(phases: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`to_phases`: the x (N, C, H, W) positions of a phase buffer."""
+    ph = phases[:g.phases_size - g.slack].reshape(g.sh, g.sw, g.n, g.c, g.hq, g.wq)
+    for a, b, xr, xc, pr, pc in g.phase_copies():
+        out[:, :, xr, xc] = ph[a, b][:, :, pr, pc]
+    return out
+
+
+def im2col_strips(phases: np.ndarray, g: ConvGeometry, start: int = 0, stop: int | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Strip columns (n, C, kh, kw, Ho*Wq) of samples start:stop of a phase buffer."""
+    stop = g.n if stop is None else stop
+    if out is None:
+        out = np.empty((stop - start, g.c, g.kh, g.kw, g.strip), dtype=phases.dtype)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            np.copyto(out[:, :, i, j], g.strip_view(phases, i, j, start, stop))
+    return out
+
+
+def col2im_strips(cols: np.ndarray, g: ConvGeometry, phases: np.ndarray, start: int = 0,
+                  stop: int | None = None) -> np.ndarray:
+    """Adjoint of :func:`im2col_strips`: add columns (n, C, kh, kw, Ho*Wq) into ``phases``."""
+    stop = g.n if stop is None else stop
+    for i in range(g.kh):
+        for j in range(g.kw):
+            g.strip_view(phases, i, j, start, stop, writeable=True)[...] += cols[:, :, i, j]
+    return phases
+
+
+def _chunk_size(n: int, per_sample_bytes: int) -> int:
+    return max(1, min(n, MAX_COLUMN_BYTES // max(per_sample_bytes, 1)))
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                   stride: Pair = (1, 1), pads: Pads = ((0, 0), (0, 0)),
+                   dilation: Pair = (1, 1), workspace: Workspace | None = None):
+    """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw), plus bias (O,).
+
+    Returns ``(out, saved)``: out is (N, O, Ho, Wo); ``saved`` is what
+    :func:`conv2d_backward` needs (the geometry, the phase buffer and, when the batch was
+    small enough to keep them, the strip columns).
+    """
+    ws = workspace if workspace is not None else Workspace()
+    o = weight.shape[0]
+    g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
+    phases, zeroed = ws.get_zeroed("phases", (g.phases_size,), x.dtype, key=g.phases_key())
+    to_phases(x, g, phases, zeroed)
+    w2 = weight.reshape(o, g.ckk)
+    out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
+    chunk = _chunk_size(g.n, g.ckk * g.strip * x.dtype.itemsize)
+    cols = None
+    for start in range(0, g.n, chunk):  # one pass unless the columns would exceed the bound
+        stop = min(g.n, start + chunk)
+        m = stop - start
+        cols = im2col_strips(phases, g, start, stop,
+                             out=ws.get("cols", (m, g.c, g.kh, g.kw, g.strip), x.dtype))
+        # one (O, CKK) @ (CKK, Ho*Wq) product per sample: BLAS is faster on these than
+        # on one skinny (O, CKK) @ (CKK, n*Ho*Wq) product
+        wide = np.matmul(w2, cols.reshape(m, g.ckk, g.strip),
+                         out=ws.get("out_wide", (m, o, g.strip), x.dtype))
+        real = wide.reshape(m, o, g.ho, g.wq)[..., :g.wo]
+        if bias is None:
+            out[start:stop] = real
+        else:
+            np.add(real, bias.reshape(1, o, 1, 1), out=out[start:stop])
+    return out, (g, phases, cols if chunk >= g.n else None)
+
+
+def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bool = True,
+                    need_dx: bool = True, workspace: Workspace | None = None):
+    """Gradients of :func:`conv2d_forward` for dout (N, O, Ho, Wo).
+
+    ``saved`` is the second value :func:`conv2d_forward` returned.  Returns
+    ``(dx, dweight, dbias)``: dx (N, C, H, W) or None when ``need_dx`` is false, dweight
+    (O, C, kh, kw), dbias (O,) or None.
+    """
+    ws = workspace if workspace is not None else Workspace()
+    g, phases, cols = saved
+    o = weight.shape[0]
+    w2 = weight.reshape(o, g.ckk)
+    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    # dout laid out like the strips, (N, O, Ho, Wq), zeros in the junk columns
+    dwide = ws.get("dout_wide", (g.n, o, g.ho, g.wq), dout.dtype)
+    dwide[..., :g.wo] = dout
+    dwide[..., g.wo:] = 0
+    dwide = dwide.reshape(g.n, o, g.strip)
+    dw2 = np.zeros((o, g.ckk), dtype=dout.dtype)
+    dphases = ws.get("dphases", (g.phases_size,), dout.dtype) if need_dx else None
+    if need_dx:
+        dphases.fill(0)
+    chunk = g.n if cols is not None else _chunk_size(g.n, g.ckk * g.strip * dout.dtype.itemsize)
+    for start in range(0, g.n, chunk):
+        stop = min(g.n, start + chunk)
+        m = stop - start
+        if cols is None or chunk < g.n:
+            cols = im2col_strips(phases, g, start, stop, out=ws.get(
+                "cols", (m, g.c, g.kh, g.kw, g.strip), dout.dtype))
+        cols3 = cols.reshape(m, g.ckk, g.strip)
+        d3 = dwide[start:stop]
+        dw2 += np.matmul(d3, cols3.transpose(0, 2, 1)).sum(axis=0)
+        if need_dx:
+            dcols = np.matmul(w2.T, d3, out=ws.get("dcols", (m, g.ckk, g.strip), dout.dtype))
+            col2im_strips(dcols.reshape(m, g.c, g.kh, g.kw, g.strip), g, dphases, start, stop)
+    dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype)) if need_dx else None
+    return dx, dw2.reshape(weight.shape), dbias
+
+
+# --------------------------------------------------------------------------- pooling
+
+def max_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pads,
+                       dilation: Pair = (1, 1)) -> np.ndarray:
+    """Max over windows of x (N, C, H, W); padding counts as -inf; NaN propagates.
+
+    The maximum of the kh*kw strided sub-grids of the input, one whole-array
+    ``np.maximum`` per kernel offset (much faster than reducing a 6-D window view).
+    """
+    kh, kw = kernel_size
+    windows = sliding_windows(pad(x, pads, value=-np.inf), kernel_size, stride, dilation)
+    out = windows[:, :, 0, 0].copy()
+    for k in range(1, kh * kw):
+        np.maximum(out, windows[:, :, k // kw, k % kw], out=out)
+    return out
+
+
+def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel_size: Pair,
+                        stride: Pair, pads: Pads, dilation: Pair = (1, 1)) -> np.ndarray:
+    """Route each dout (N, C, Ho, Wo) entry to the input position that held the maximum.
+
+    x and out are the forward input and output.  On ties the first position in row-major
+    window order takes the gradient, as in PyTorch; so does a NaN.
+    """
+    kh, kw = kernel_size
+    xp = pad(x, pads, value=-np.inf)
+    windows = sliding_windows(xp, kernel_size, stride, dilation)
+    dxp = np.zeros(xp.shape, dtype=dout.dtype)
+    pending = np.ones(out.shape, dtype=bool)  # window whose maximum is not yet found
+    if np.isnan(out).any():  # the first NaN is the maximum: compare NaN-aware
+        def is_max(v):
+            return (v == out) | np.isnan(v)
+    else:
+        def is_max(v):
+            return v == out
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        hit = is_max(windows[:, :, i, j])
+        hit &= pending
+        pending &= ~hit
+        grid = offset_grid(dxp, i, j, dout.shape[2:], stride, dilation)
+        grid += np.where(hit, dout, 0)
+    return np.ascontiguousarray(unpad(dxp, pads))
+
+
+def avg_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pads) -> np.ndarray:
+    """Mean over windows of x (N, C, H, W); zero padding is counted in the mean."""
+    kh, kw = kernel_size
+    windows = sliding_windows(pad(x, pads), kernel_size, stride)
+    out = windows[:, :, 0, 0].copy()
+    for k in range(1, kh * kw):
+        out += windows[:, :, k // kw, k % kw]
+    out *= 1.0 / (kh * kw)
+    return out
+
+
+def avg_pool2d_backward(dout: np.ndarray, input_shape: tuple, kernel_size: Pair,
+                        stride: Pair, pads: Pads) -> np.ndarray:
+    """Spread each dout (N, C, Ho, Wo) entry evenly over its window."""
+    kh, kw = kernel_size
+    share = dout * (1.0 / (kh * kw))
+    dxp = np.zeros(_padded_shape(input_shape, pads), dtype=dout.dtype)
+    for k in range(kh * kw):
+        offset_grid(dxp, k // kw, k % kw, dout.shape[2:], stride)[...] += share
+    return np.ascontiguousarray(unpad(dxp, pads))
+
+
+def _padded_shape(shape: tuple, pads: Pads) -> tuple:
+    (pt, pb), (pl, pr) = pads
+    return (shape[0], shape[1], shape[2] + pt + pb, shape[3] + pl + pr)

@@ -1,0 +1,11 @@
+"""Layers: each a small class on the protocol documented in :mod:`scratchcnn.layers.base`."""
+
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .base import Layer
+from .conv import Conv2d
+from .linear import Linear
+from .pooling import AvgPool2d, MaxPool2d
+from .reshape import Flatten
+
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
+           "LeakyReLU", "Sigmoid", "Tanh"]

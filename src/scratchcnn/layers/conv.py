@@ -1,0 +1,110 @@
+"""Conv2d: a 2-D convolution layer (cross-correlation, as in PyTorch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..init import as_generator, default_
+from ..shapes import pair
+from .base import Layer
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d(Layer):
+    """2-D convolution over (N, C_in, H, W) giving (N, C_out, Ho, Wo).
+
+    ``out[n, o] = bias[o] + sum_c cross_correlate(x[n, c], weight[o, c])`` with
+    ``Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1`` (likewise Wo).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size, stride, dilation : int or (h, w)
+    padding : int, (h, w), ``'valid'`` (no padding) or ``'same'`` (output size = input
+        size; stride 1 only; an odd total goes one more to the bottom/right, as PyTorch).
+    bias : bool
+    rng : numpy.random.Generator, int seed or None, for PyTorch's default initialisation
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of weight (out, in, kh, kw) and bias (out,).
+    """
+
+    batched_ndim = 4
+    input_layout = "(N, C, H, W)"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True, rng=None, dtype=np.float32):
+        super().__init__()
+        for what, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Conv2d: {what} must be a positive int, got {v!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size, "Conv2d kernel_size", minimum=1)
+        self.stride = pair(stride, "Conv2d stride", minimum=1)
+        self.dilation = pair(dilation, "Conv2d dilation", minimum=1)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "Conv2d padding")
+        self.pads = self._pads()
+        self.params["weight"] = np.empty((out_channels, in_channels) + self.kernel_size, dtype)
+        if bias:
+            self.params["bias"] = np.empty(out_channels, dtype)
+        default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
+        self._workspace = F.Workspace()
+
+    def _pads(self) -> F.Pads:
+        if self.padding == "valid":
+            return ((0, 0), (0, 0))
+        if self.padding == "same":
+            if self.stride != (1, 1):
+                raise ValueError("Conv2d: padding='same' is not supported for strided "
+                                 f"convolutions (stride={self.stride})")
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        if isinstance(self.padding, str):
+            raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', "
+                             f"got {self.padding!r}")
+        return tuple((p, p) for p in self.padding)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """(C_out, Ho, Wo) for an input (C_in, H, W); raises ValueError if it cannot fit."""
+        c, h, w = input_shape[-3:]
+        sizes = []
+        for axis, size in enumerate((h, w)):
+            padded = size + sum(self.pads[axis])
+            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            if padded < span:
+                raise ValueError(
+                    f"Conv2d: kernel {self.kernel_size} (dilation {self.dilation}) spans "
+                    f"{span} on the {'HW'[axis]} axis, larger than the padded input "
+                    f"({size} + padding {sum(self.pads[axis])} = {padded}); "
+                    f"input shape {tuple(input_shape)}")
+            sizes.append((padded - span) // self.stride[axis] + 1)
+        return (self.out_channels, *sizes)
+
+    def _forward(self, x):
+        self._check_size(x, 1, self.in_channels, "channels")
+        self.output_shape(x.shape)
+        bias = self.params.get("bias")
+        out, self._saved = F.conv2d_forward(x, self.params["weight"], bias, self.stride,
+                                            self.pads, self.dilation, self._workspace)
+        return out
+
+    def _backward(self, dout):
+        dx, dw, db = F.conv2d_backward(dout, self.params["weight"], self._saved,
+                                       has_bias="bias" in self.params,
+                                       need_dx=self.needs_input_grad, workspace=self._workspace)
+        self.grads["weight"] = dw
+        if db is not None:
+            self.grads["bias"] = db
+        return dx
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding not in ((0, 0), "valid"):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+                else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if "bias" not in self.params:
+            s += ", bias=False"
+        return s

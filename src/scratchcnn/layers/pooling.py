@@ -1,0 +1,79 @@
+"""Max and average pooling over (N, C, H, W)."""
+
+from __future__ import annotations
+
+from .. import functional as F
+from ..shapes import pair
+from .base import Layer
+
+__all__ = ["MaxPool2d", "AvgPool2d"]
+
+
+class _Pool2d(Layer):
+    batched_ndim = 4
+    input_layout = "(N, C, H, W)"
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, f"{self.name} kernel_size", minimum=1)
+        self.stride = self.kernel_size if stride is None else \
+            pair(stride, f"{self.name} stride", minimum=1)
+        self.padding = pair(padding, f"{self.name} padding")
+        self.dilation = pair(dilation, f"{self.name} dilation", minimum=1)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{self.name}: padding should be at most half of kernel size, "
+                             f"got padding={self.padding}, kernel_size={self.kernel_size}")
+        self.pads = tuple((p, p) for p in self.padding)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """(C, Ho, Wo) for an input (C, H, W); raises ValueError if the window cannot fit."""
+        c, h, w = input_shape[-3:]
+        sizes = []
+        for axis, size in enumerate((h, w)):
+            padded = size + 2 * self.padding[axis]
+            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
+            if padded < span:
+                raise ValueError(f"{self.name}: window {self.kernel_size} is larger than the "
+                                 f"padded input on the {'HW'[axis]} axis ({padded}); input "
+                                 f"shape {tuple(input_shape)}")
+            sizes.append((padded - span) // self.stride[axis] + 1)
+        return (c, *sizes)
+
+    def extra_repr(self) -> str:
+        s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return s + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+
+
+class MaxPool2d(_Pool2d):
+    """Maximum over each window; padding counts as -inf.  Gradient goes to the maximum.
+
+    (N, C, H, W) -> (N, C, Ho, Wo) with PyTorch's output size; ``stride`` defaults to
+    ``kernel_size``.  On ties the first maximum in row-major window order gets the
+    gradient, as in PyTorch.
+    """
+
+    def _forward(self, x):
+        self.output_shape(x.shape)
+        out = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, self.dilation)
+        self._x, self._out = x, out
+        return out
+
+    def _backward(self, dout):
+        return F.max_pool2d_backward(dout, self._x, self._out, self.kernel_size, self.stride,
+                                     self.pads, self.dilation)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each window; zero padding counts in the mean (PyTorch's default)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride, padding)
+
+    def _forward(self, x):
+        self.output_shape(x.shape)
+        self._x_shape = x.shape
+        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+
+    def _backward(self, dout):
+        return F.avg_pool2d_backward(dout, self._x_shape, self.kernel_size, self.stride,
+                                     self.pads)

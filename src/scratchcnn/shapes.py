@@ -1,0 +1,76 @@
+"""Geometry of convolution and pooling: output sizes and parameter counts.
+
+These are the answers to the seed notebook's questions ("what size comes out, and how
+many parameters does the layer have?"), with PyTorch's formula::
+
+    out = floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+__all__ = [
+    "pair",
+    "conv_output_size",
+    "pool_output_size",
+    "conv_params",
+    "count_params",
+]
+
+
+def pair(value, name: str, *, minimum: int = 0) -> tuple[int, int]:
+    """Normalise an int or an (h, w) pair to a tuple of two ints >= ``minimum``."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        h = w = int(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, Integral) and not isinstance(v, bool) for v in value
+    ):
+        h, w = int(value[0]), int(value[1])
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if h < minimum or w < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return h, w
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                     dilation: int = 1) -> int:
+    """Length of one spatial axis after a convolution (PyTorch's formula).
+
+    Raises ``ValueError`` when the (dilated) kernel does not fit the padded input.
+    """
+    for name, v, lo in (("size", size, 1), ("kernel_size", kernel_size, 1),
+                        ("stride", stride, 1), ("padding", padding, 0),
+                        ("dilation", dilation, 1)):
+        if not isinstance(v, Integral) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    span = dilation * (kernel_size - 1) + 1
+    out = (size + 2 * padding - span) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"kernel of span {span} (kernel_size={kernel_size}, dilation={dilation}) does not "
+            f"fit an input of size {size} padded by {padding} on each side "
+            f"({size + 2 * padding}); the output would be {out}")
+    return out
+
+
+def pool_output_size(size: int, kernel_size: int, stride: int | None = None,
+                     padding: int = 0, dilation: int = 1) -> int:
+    """Length of one spatial axis after pooling; ``stride`` defaults to ``kernel_size``."""
+    if isinstance(kernel_size, Integral) and 2 * padding > kernel_size:
+        raise ValueError(f"padding should be at most half of kernel size, got padding="
+                         f"{padding} for kernel_size={kernel_size}")
+    return conv_output_size(size, kernel_size, kernel_size if stride is None else stride,
+                            padding, dilation)
+
+
+def conv_params(in_channels: int, out_channels: int, kernel_size, bias: bool = True) -> int:
+    """Learnable parameters of a Conv2d: ``out*in*kh*kw`` weights plus ``out`` biases."""
+    kh, kw = pair(kernel_size, "kernel_size", minimum=1)
+    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+
+
+def count_params(obj) -> int:
+    """Number of learnable scalars in a layer or a model (anything with ``parameters()``)."""
+    return int(sum(p.size for p in obj.parameters()))

@@ -1,0 +1,133 @@
+"""The kernels: window views, adjoint identities, fast paths against the loop reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchcnn import functional as F
+from scratchcnn import reference
+
+
+@st.composite
+def geometries(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = ((draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+            (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - sum(pads[0])), 10))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - sum(pads[1])), 10))
+    return (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w), (kh, kw), (sh, sw), \
+        pads, (dh, dw)
+
+
+def test_sliding_windows_definition(rng):
+    xp = rng.standard_normal((2, 3, 9, 8))
+    v = F.sliding_windows(xp, (3, 2), (2, 3), (2, 1))
+    n, c, kh, kw, ho, wo = v.shape
+    assert (ho, wo) == (3, 3)
+    for i in range(kh):
+        for j in range(kw):
+            for y in range(ho):
+                for x in range(wo):
+                    np.testing.assert_array_equal(v[:, :, i, j, y, x],
+                                                  xp[:, :, y * 2 + i * 2, x * 3 + j])
+    with pytest.raises(ValueError):
+        v[0, 0, 0, 0, 0, 0] = 1.0  # read-only view
+
+
+@settings(max_examples=60)
+@given(geo=geometries(), seed=st.integers(0, 999))
+def test_col2im_is_the_adjoint_of_im2col(geo, seed):
+    shape, k, s, pads, d = geo
+    rng = np.random.default_rng(seed)
+    xp = rng.standard_normal((shape[0], shape[1], shape[2] + sum(pads[0]),
+                              shape[3] + sum(pads[1])))
+    cols = F.im2col(xp, k, s, d)
+    y = rng.standard_normal(cols.shape)
+    lhs = np.vdot(cols, y)
+    rhs = np.vdot(xp, F.col2im(y, xp.shape, s, d))
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=60)
+@given(geo=geometries(), seed=st.integers(0, 999))
+def test_strip_kernels_are_adjoint_and_agree_with_im2col(geo, seed):
+    shape, k, s, pads, d = geo
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    g = F.ConvGeometry(shape, k, s, pads, d)
+    phases = F.to_phases(x, g, np.empty(g.phases_size))
+    cols = F.im2col_strips(phases, g)
+    # the real (non-junk) part of the strips is exactly im2col of the padded input
+    xp = F.pad(x, pads)
+    real = cols.reshape(*cols.shape[:4], g.ho, g.wq)[..., :g.wo]
+    np.testing.assert_array_equal(real.transpose(1, 2, 3, 0, 4, 5), F.im2col(xp, k, s, d))
+    # <im2col(P x), y> == <x, P^T col2im(y)>
+    y = rng.standard_normal(cols.shape)
+    back = F.col2im_strips(y, g, np.zeros(g.phases_size))
+    dx = F.from_phases(back, g, np.empty(shape))
+    assert np.vdot(cols, y) == pytest.approx(np.vdot(x, dx), rel=1e-11, abs=1e-11)
+
+
+@settings(max_examples=40)
+@given(geo=geometries(), o=st.integers(1, 3), seed=st.integers(0, 999))
+def test_conv_matches_the_loop_reference(geo, o, seed):
+    shape, k, s, pads, d = geo
+    sym = ((pads[0][0], pads[0][0]), (pads[1][0], pads[1][0]))
+    if shape[2] + 2 * sym[0][0] < d[0] * (k[0] - 1) + 1 or \
+            shape[3] + 2 * sym[1][0] < d[1] * (k[1] - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((o, shape[1]) + k)
+    b = rng.standard_normal(o)
+    out, _ = F.conv2d_forward(x, w, b, s, sym, d)
+    np.testing.assert_allclose(out, reference.conv2d(x, w, b, s, (sym[0][0], sym[1][0]), d),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_pools_match_the_loop_reference(rng):
+    x = rng.standard_normal((2, 3, 9, 7))
+    pads = ((1, 1), (1, 1))
+    np.testing.assert_array_equal(F.max_pool2d_forward(x, (3, 2), (2, 2), pads),
+                                  reference.max_pool2d(x, (3, 2), (2, 2), (1, 1)))
+    np.testing.assert_allclose(F.avg_pool2d_forward(x, (3, 2), (2, 2), pads),
+                               reference.avg_pool2d(x, (3, 2), (2, 2), (1, 1)), rtol=1e-14)
+
+
+def test_chunked_conv_equals_one_pass(rng, monkeypatch):
+    x = rng.standard_normal((7, 3, 9, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    dout = rng.standard_normal((7, 4, 5, 5))
+    args = ((2, 2), ((1, 1), (1, 1)), (1, 1))
+    whole, saved = F.conv2d_forward(x, w, b, *args)
+    assert saved[2] is not None
+    grads = F.conv2d_backward(dout, w, saved)
+    # columns of 3 samples at most: forward and backward go chunk by chunk
+    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 3 * 27 * 5 * 6 * 8)
+    chunked, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
+    assert saved[2] is None
+    np.testing.assert_allclose(chunked, whole, rtol=1e-13)
+    for a, b_ in zip(F.conv2d_backward(dout, w, saved), grads):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+
+
+def test_vgg_sized_layer_keeps_columns_bounded():
+    # 64 channels at 224x224 in a batch of 16 would need 64*9*16*224*226*4 B = 1.9 GB of
+    # columns at once; the workspace never holds more than the bound (or one sample).
+    g = F.ConvGeometry((16, 64, 224, 224), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    per_sample = g.ckk * g.strip * 4
+    assert per_sample * 16 > 1.5e9
+    chunk = F._chunk_size(16, per_sample)
+    assert chunk * per_sample <= max(F.MAX_COLUMN_BYTES, per_sample)
+    # and a real (smaller) call holds only chunk-sized buffers
+    ws = F.Workspace()
+    x = np.ones((3, 64, 56, 56), np.float32)
+    w = np.ones((8, 64, 3, 3), np.float32)
+    g = F.ConvGeometry(x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), ws)
+    cols = ws._buffers["cols"]
+    assert cols.nbytes <= max(F.MAX_COLUMN_BYTES, g.ckk * g.strip * 4)
