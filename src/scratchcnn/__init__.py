@@ -6,12 +6,19 @@ their gradients in ``layer.grads``.  Semantics (NCHW, argument names, output siz
 follow PyTorch's.
 """
 
-from .layers import (AvgPool2d, Conv2d, Flatten, Layer, LeakyReLU, Linear, MaxPool2d, ReLU,
-                     Sigmoid, Tanh)
+from . import losses, models, optim
+from .io import load, save
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Layer,
+                     LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
+from .losses import CrossEntropyLoss, MSELoss
+from .model import Sequential
+from .optim import SGD, AdaGrad, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
 from .shapes import conv_output_size, count_params, pool_output_size
 
 __version__ = "0.1.0"
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
-           "LeakyReLU", "Sigmoid", "Tanh", "conv_output_size", "pool_output_size",
-           "count_params", "__version__"]
+           "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d",
+           "Sequential", "CrossEntropyLoss", "MSELoss", "SGD", "AdaGrad", "RMSprop", "Adam",
+           "AdamW", "StepLR", "CosineAnnealingLR", "save", "load", "models", "losses", "optim",
+           "conv_output_size", "pool_output_size", "count_params", "__version__"]

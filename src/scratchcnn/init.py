@@ -37,11 +37,25 @@ def _fill(array: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def uniform_(array, low, high, rng=None):
-    return _fill(array, as_generator(rng).uniform(low, high, array.shape))
+    """U(low, high), drawn straight into ``array`` (no float64 temporary for float32)."""
+    rng = as_generator(rng)
+    if array.dtype in (np.float32, np.float64) and array.flags.c_contiguous:
+        rng.random(out=array, dtype=array.dtype)
+        array *= high - low
+        array += low
+        return array
+    return _fill(array, rng.uniform(low, high, array.shape))
 
 
 def normal_(array, mean=0.0, std=1.0, rng=None):
-    return _fill(array, as_generator(rng).normal(mean, std, array.shape))
+    """N(mean, std^2), drawn straight into ``array``."""
+    rng = as_generator(rng)
+    if array.dtype in (np.float32, np.float64) and array.flags.c_contiguous:
+        rng.standard_normal(out=array, dtype=array.dtype)
+        array *= std
+        array += mean
+        return array
+    return _fill(array, rng.normal(mean, std, array.shape))
 
 
 def zeros_(array):

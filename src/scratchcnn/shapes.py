@@ -74,3 +74,14 @@ def conv_params(in_channels: int, out_channels: int, kernel_size, bias: bool = T
 def count_params(obj) -> int:
     """Number of learnable scalars in a layer or a model (anything with ``parameters()``)."""
     return int(sum(p.size for p in obj.parameters()))
+
+
+def layer_macs(layer, input_shape: tuple, output_shape: tuple) -> int:
+    """Multiply-accumulates one sample costs in ``layer`` (convolutions and linear maps)."""
+    import math
+    w = getattr(layer, "params", {}).get("weight")
+    if w is None or w.ndim < 2:
+        return 0
+    if w.ndim == 4:  # Conv2d: every output value is a dot product of C*kh*kw terms
+        return math.prod(output_shape) * math.prod(w.shape[1:])
+    return math.prod(output_shape) * w.shape[1]  # Linear

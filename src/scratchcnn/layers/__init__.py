@@ -3,9 +3,11 @@
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .base import Layer
 from .conv import Conv2d
+from .dropout import Dropout
 from .linear import Linear
+from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2d, MaxPool2d
 from .reshape import Flatten
 
 __all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
-           "LeakyReLU", "Sigmoid", "Tanh"]
+           "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d"]

@@ -37,6 +37,9 @@ class LeakyReLU(ReLU):
     def _backward(self, dout):
         return np.where(self._positive, dout, dout * dout.dtype.type(self.negative_slope))
 
+    def config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
 

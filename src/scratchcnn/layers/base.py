@@ -155,6 +155,10 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this layer (saved as JSON with a model)."""
+        return {}
+
     def extra_repr(self) -> str:
         return ""
 

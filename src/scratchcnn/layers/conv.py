@@ -65,7 +65,7 @@ class Conv2d(Layer):
         return tuple((p, p) for p in self.padding)
 
     def output_shape(self, input_shape: tuple) -> tuple:
-        """(C_out, Ho, Wo) for an input (C_in, H, W); raises ValueError if it cannot fit."""
+        """Output shape for an input shape ([N,] C_in, H, W); ValueError if it cannot fit."""
         c, h, w = input_shape[-3:]
         sizes = []
         for axis, size in enumerate((h, w)):
@@ -78,7 +78,7 @@ class Conv2d(Layer):
                     f"({size} + padding {sum(self.pads[axis])} = {padded}); "
                     f"input shape {tuple(input_shape)}")
             sizes.append((padded - span) // self.stride[axis] + 1)
-        return (self.out_channels, *sizes)
+        return (*input_shape[:-3], self.out_channels, *sizes)
 
     def _forward(self, x):
         self._check_size(x, 1, self.in_channels, "channels")
@@ -96,6 +96,11 @@ class Conv2d(Layer):
         if db is not None:
             self.grads["bias"] = db
         return dx
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride,
+                "padding": self.padding, "dilation": self.dilation, "bias": "bias" in self.params}
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

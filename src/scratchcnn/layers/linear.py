@@ -53,6 +53,10 @@ class Linear(Layer):
             return None
         return (d2 @ self.params["weight"]).reshape(self._x.shape)
 
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": "bias" in self.params}
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}"
                 + ("" if "bias" in self.params else ", bias=False"))

@@ -26,7 +26,7 @@ class _Pool2d(Layer):
         self.pads = tuple((p, p) for p in self.padding)
 
     def output_shape(self, input_shape: tuple) -> tuple:
-        """(C, Ho, Wo) for an input (C, H, W); raises ValueError if the window cannot fit."""
+        """Output shape for an input shape ([N,] C, H, W); ValueError if the window cannot fit."""
         c, h, w = input_shape[-3:]
         sizes = []
         for axis, size in enumerate((h, w)):
@@ -37,7 +37,11 @@ class _Pool2d(Layer):
                                  f"padded input on the {'HW'[axis]} axis ({padded}); input "
                                  f"shape {tuple(input_shape)}")
             sizes.append((padded - span) // self.stride[axis] + 1)
-        return (c, *sizes)
+        return (*input_shape[:-3], c, *sizes)
+
+    def config(self) -> dict:
+        cfg = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        return cfg if isinstance(self, AvgPool2d) else {**cfg, "dilation": self.dilation}
 
     def extra_repr(self) -> str:
         s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

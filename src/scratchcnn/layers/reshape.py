@@ -42,5 +42,8 @@ class Flatten(Layer):
     def _backward(self, dout):
         return dout.reshape(self._x_shape)
 
+    def config(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,187 @@
+"""Data sets: MNIST and Fashion-MNIST as float32 images in [0, 1], (N, 1, 28, 28).
+
+``load_mnist()`` and ``load_fashion_mnist()`` look for the four IDX files, in order:
+
+1. ``data_dir``, if given;
+2. the cache directory (``$SCRATCHCNN_DATA`` or ``$XDG_CACHE_HOME/scratchcnn``, else
+   ``~/.cache/scratchcnn``), one folder per data set;
+3. a system copy (Debian's ``dataset-fashion-mnist`` puts Fashion-MNIST under
+   ``/usr/share/datasets/fashion-mnist/``);
+4. a download from the public mirrors, tried in turn, each file checked against its
+   published MD5 and written into the cache atomically.
+
+Offline (``offline=True`` or ``SCRATCHCNN_OFFLINE=1``) step 4 is skipped.  MNIST then
+falls back to the 5,000-image sample shipped in the package, split 4,000 / 1,000.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .download import DownloadError, download
+from .idx import IDXError, read_idx, write_idx
+
+log = logging.getLogger("scratchcnn")
+
+__all__ = ["DatasetSpec", "DataSplits", "MNIST", "FASHION_MNIST", "load_mnist",
+           "load_fashion_mnist", "load_dataset", "load_directory", "load_sample",
+           "read_idx", "write_idx", "IDXError", "DownloadError", "cache_dir", "is_offline"]
+
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a data set's four IDX files come from."""
+    name: str
+    md5: dict                       # file name (.gz) -> published MD5
+    mirrors: tuple                  # URL prefixes, tried in order
+    system_dirs: tuple = ()
+    classes: tuple = ()
+
+
+MNIST = DatasetSpec(
+    "mnist",
+    {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+    ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+     "https://storage.googleapis.com/cvdf-datasets/mnist/",
+     "http://yann.lecun.com/exdb/mnist/"),
+    ("/usr/share/datasets/mnist",),
+    tuple(str(d) for d in range(10)))
+
+FASHION_MNIST = DatasetSpec(
+    "fashion-mnist",
+    {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+     "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+    ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"),
+    ("/usr/share/datasets/fashion-mnist",),
+    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+     "Bag", "Ankle boot"))
+
+SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist-sample")
+
+
+@dataclass
+class DataSplits:
+    """Train and test arrays and where they came from."""
+    train: tuple
+    test: tuple
+    source: str
+    name: str
+    classes: tuple = field(default_factory=tuple)
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return offline
+    return os.environ.get("SCRATCHCNN_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def cache_dir(name: str = "") -> str:
+    root = os.environ.get("SCRATCHCNN_DATA") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "scratchcnn")
+    return os.path.join(root, name) if name else root
+
+
+def _find(directory: str, stem: str) -> str | None:
+    for name in (stem + ".gz", stem):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _images(array: np.ndarray, path: str) -> np.ndarray:
+    if array.ndim != 3:
+        raise IDXError(f"{path}: expected images (N, H, W), got shape {array.shape}")
+    x = array.astype(np.float32)
+    x *= 1.0 / 255.0
+    return x[:, None]
+
+
+def _labels(array: np.ndarray, path: str, n: int) -> np.ndarray:
+    if array.ndim != 1 or len(array) != n:
+        raise IDXError(f"{path}: expected {n} labels to match the images, got shape "
+                       f"{array.shape}")
+    return array.astype(np.int64)
+
+
+def load_directory(directory: str, name: str | None = None, classes: tuple = ()) -> DataSplits:
+    """The four MNIST-style IDX files (raw or .gz) in ``directory``."""
+    paths = [_find(directory, stem) for stem in FILES]
+    missing = [stem for stem, p in zip(FILES, paths) if p is None]
+    if missing:
+        raise FileNotFoundError(f"{directory}: missing {', '.join(missing)} (.gz or raw)")
+    xtr, ytr, xte, yte = (read_idx(p) for p in paths)
+    xtr, xte = _images(xtr, paths[0]), _images(xte, paths[2])
+    return DataSplits((xtr, _labels(ytr, paths[1], len(xtr))),
+                      (xte, _labels(yte, paths[3], len(xte))), directory,
+                      name or os.path.basename(os.path.normpath(directory)), classes)
+
+
+def load_sample(test_size: int = 1000, seed: int = 0) -> DataSplits:
+    """The bundled 5,000 MNIST training images, shuffled and split into train and test."""
+    x = _images(read_idx(os.path.join(SAMPLE_DIR, "images-idx3-ubyte.gz")), SAMPLE_DIR)
+    y = read_idx(os.path.join(SAMPLE_DIR, "labels-idx1-ubyte.gz")).astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(x))
+    test, train = order[:test_size], order[test_size:]
+    return DataSplits((x[train], y[train]), (x[test], y[test]),
+                      "bundled MNIST sample", "mnist-sample", MNIST.classes)
+
+
+def load_dataset(spec: DatasetSpec, data_dir: str | None = None, offline: bool | None = None,
+                 progress: bool = True, timeout: float = 10.0) -> DataSplits:
+    """Find or fetch ``spec``'s files (see the module docstring for the order)."""
+    if data_dir:  # a directory the user names must hold the files: no silent fallback
+        if not (os.path.isdir(data_dir) and all(_find(data_dir, s) for s in FILES)):
+            raise FileNotFoundError(f"{data_dir}: no {spec.name} IDX files there "
+                                    f"({', '.join(FILES)})")
+        return load_directory(data_dir, spec.name, spec.classes)
+    candidates = [cache_dir(spec.name), *spec.system_dirs]
+    for directory in candidates:
+        if os.path.isdir(directory) and all(_find(directory, s) for s in FILES):
+            log.info("%s: reading %s", spec.name, directory)
+            return load_directory(directory, spec.name, spec.classes)
+    if is_offline(offline):
+        raise FileNotFoundError(f"{spec.name}: not found in {', '.join(candidates)} and "
+                                f"offline, so not downloaded")
+    target = cache_dir(spec.name)
+    for filename, md5 in spec.md5.items():
+        if not os.path.isfile(os.path.join(target, filename)):
+            download(filename, md5, list(spec.mirrors), target, timeout, progress)
+    return load_directory(target, spec.name, spec.classes)
+
+
+def load_mnist(data_dir: str | None = None, offline: bool | None = None,
+               progress: bool = True, timeout: float = 5.0) -> DataSplits:
+    """MNIST (60,000 / 10,000); without network, the bundled 5,000-image sample."""
+    try:
+        return load_dataset(MNIST, data_dir, offline, progress, timeout)
+    except (FileNotFoundError, DownloadError) as err:
+        if data_dir:
+            raise
+        log.info("MNIST unavailable: %s", err)
+        sample = load_sample()
+        print(f"scratchcnn: full MNIST unavailable{' (offline)' if is_offline(offline) else ''}"
+              f"; using the bundled sample: {len(sample.train[0]):,} training and "
+              f"{len(sample.test[0]):,} held-out images", file=sys.stderr)
+        return sample
+
+
+def load_fashion_mnist(data_dir: str | None = None, offline: bool | None = None,
+                       progress: bool = True, timeout: float = 10.0) -> DataSplits:
+    """Fashion-MNIST (60,000 / 10,000)."""
+    return load_dataset(FASHION_MNIST, data_dir, offline, progress, timeout)

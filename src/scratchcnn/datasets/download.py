@@ -1,0 +1,60 @@
+"""Fetch files from a list of mirrors: checksum-verified, atomic, with progress."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+
+from ..progress import ProgressBar
+
+log = logging.getLogger("scratchcnn")
+
+__all__ = ["DownloadError", "download"]
+
+
+class DownloadError(OSError):
+    """No mirror delivered a file with the right checksum."""
+
+
+def download(filename: str, md5: str, mirrors: list[str], dest_dir: str,
+             timeout: float = 10.0, progress: bool = True) -> str:
+    """Download ``filename`` into ``dest_dir`` from the first mirror that serves it intact.
+
+    Each mirror is a URL prefix.  The file is streamed to a temporary file beside the
+    target and renamed into place only when its MD5 matches, so the cache never holds a
+    partial or corrupt file.  Raises :class:`DownloadError` naming every failure.
+    """
+    os.makedirs(dest_dir, exist_ok=True)
+    target = os.path.join(dest_dir, filename)
+    errors = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".part-", suffix="-" + filename)
+        try:
+            digest = hashlib.md5()
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                total = int(resp.headers.get("Content-Length") or 0)
+                bar = ProgressBar(max(total, 1), f"downloading {filename} ", "B",
+                                  enabled=progress and total > 0)
+                done = 0
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    bar.update(min(done, max(total, 1)), done)
+            if digest.hexdigest() != md5:
+                raise DownloadError(f"checksum mismatch (md5 {digest.hexdigest()}, expected {md5})")
+            os.replace(tmp, target)
+            log.info("downloaded %s from %s", filename, url)
+            return target
+        except (OSError, ValueError) as err:  # URLError, timeouts, HTTP errors, bad checksum
+            errors.append(f"{url}: {err}")
+            log.info("mirror failed: %s: %s", url, err)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise DownloadError(f"could not download {filename}:\n  " + "\n  ".join(errors))

@@ -1,0 +1,219 @@
+"""Sequential: a stack of layers with PyTorch's state dicts and Keras's fit/predict."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers.base import Layer
+from .losses import CrossEntropyLoss, softmax
+from .training import Trainer
+
+__all__ = ["Sequential"]
+
+
+class Sequential:
+    """Layers applied in order; ``backward`` runs them in reverse.
+
+    ``input_mean`` and ``input_std`` (scalars or per-channel) are the normalisation the
+    model was trained with.  They belong to the model and are saved with it: images enter
+    as pixels in [0, 1] and the model normalises them itself.
+
+    ``state_dict()`` numbers layers from 0, parameter-free layers included, as
+    ``torch.nn.Sequential``: ``[Conv2d, ReLU, MaxPool2d, Conv2d]`` gives ``'0.weight'``,
+    ``'0.bias'``, ``'3.weight'``, ``'3.bias'``.
+    """
+
+    def __init__(self, layers, input_mean=None, input_std=None):
+        self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
+        if (input_mean is None) != (input_std is None):
+            raise ValueError("Sequential: give both input_mean and input_std, or neither")
+        self.input_mean = None if input_mean is None else np.asarray(input_mean, np.float64)
+        self.input_std = None if input_std is None else np.asarray(input_std, np.float64)
+        self.trainer: Trainer | None = None
+        #: JSON-able facts saved with the model (data set, class names, ...)
+        self.meta: dict = {}
+
+    # ------------------------------------------------------------------ forward/backward
+    def _normalise(self, x):
+        x = np.asarray(x)
+        if self.input_mean is None:
+            return x
+        dtype = self.dtype
+        shape = (-1, 1, 1) if self.input_mean.ndim == 1 else ()
+        mean = self.input_mean.reshape(shape).astype(dtype)
+        inv = (1.0 / self.input_std).reshape(shape).astype(dtype)
+        return (x.astype(dtype, copy=False) - mean) * inv
+
+    def forward(self, x) -> np.ndarray:
+        x = self._normalise(x)
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout) -> np.ndarray | None:
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+            if dout is None:
+                return None
+        if self.input_std is not None:
+            shape = (-1, 1, 1) if self.input_std.ndim == 1 else ()
+            dout = dout / self.input_std.reshape(shape).astype(dout.dtype)
+        return dout
+
+    # ------------------------------------------------------------------ parameters
+    def named_parameters(self):
+        """(name, array, gradient or None) for every learnable array, in order."""
+        for i, layer in enumerate(self.layers):
+            for k, p in layer.params.items():
+                yield f"{i}.{k}", p, layer.grads.get(k)
+
+    def parameters(self) -> list[np.ndarray]:
+        return [p for _, p, _ in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers by PyTorch-style key (``'3.weight'``), as copies."""
+        sd = {}
+        for i, layer in enumerate(self.layers):
+            for store in (layer.params, layer.buffers):
+                for k, v in store.items():
+                    sd[f"{i}.{k}"] = v.copy()
+        return sd
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays from ``state`` into the model (into the existing arrays, in their dtype)."""
+        own = {}
+        for i, layer in enumerate(self.layers):
+            for store in (layer.params, layer.buffers):
+                for k in store:
+                    own[f"{i}.{k}"] = (store, k)
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                           f"{unexpected}")
+        for key, (store, k) in own.items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            if value.shape != store[k].shape:
+                raise ValueError(f"load_state_dict: {key} has shape {value.shape}, the model "
+                                 f"expects {store[k].shape}")
+            store[k][...] = value
+
+    @property
+    def dtype(self) -> np.dtype:
+        for _, p, _ in self.named_parameters():
+            return p.dtype
+        return np.dtype(np.float32)
+
+    def astype(self, dtype) -> "Sequential":
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def train(self, mode: bool = True) -> "Sequential":
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self) -> "Sequential":
+        return self.train(False)
+
+    @property
+    def training(self) -> bool:
+        return all(layer.training for layer in self.layers)
+
+    # ------------------------------------------------------------------ inspection
+    def __repr__(self) -> str:
+        rows = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({rows}\n)"
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def summary(self, input_shape: tuple) -> str:
+        """A table of each layer's output shape, parameters and multiply-accumulates.
+
+        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
+        """
+        from .shapes import layer_macs
+        shape = tuple(input_shape)
+        rows = [("Layer", "Output shape", "Params", "MACs")]
+        total_p = total_m = 0
+        for i, layer in enumerate(self.layers):
+            out = tuple(layer.output_shape((1, *shape)))[1:]
+            p = sum(v.size for v in layer.params.values())
+            m = layer_macs(layer, shape, out)
+            rows.append((f"{i}: {layer!r}", str(out), f"{p:,}", f"{m:,}"))
+            total_p, total_m, shape = total_p + p, total_m + m, out
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "-" * (sum(widths) + 6)
+        fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}"
+        out_lines = [fmt.format(*rows[0]), line] + [fmt.format(*r) for r in rows[1:]] + [
+            line, f"Input shape: {tuple(input_shape)}", f"Total params: {total_p:,}",
+            f"Trainable params: {total_p:,}", f"Total MACs per sample: {total_m:,}"]
+        return "\n".join(out_lines)
+
+    # ------------------------------------------------------------------ Keras-style use
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, optimizer=None,
+            loss="cross_entropy", validation_data=None, shuffle: bool = True, seed=None,
+            scheduler=None, verbose: int = 1, on_epoch_end=None):
+        """Train on x (N, ...) and y (N,) labels (or targets); returns a History.
+
+        ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
+        ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch.  ``seed`` seeds the
+        shuffling.  Calling fit again continues the same run (optimiser state, epochs,
+        history) unless a new optimizer is given.
+        """
+        if self.trainer is None or optimizer is not None or scheduler is not None:
+            self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
+        return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
+                                on_epoch_end)
+
+    def _batches(self, x, batch_size):
+        x = np.asarray(x)
+        was_training = self.training
+        self.eval()
+        try:
+            for start in range(0, len(x), batch_size):
+                yield start, self.forward(x[start:start + batch_size])
+        finally:
+            self.train(was_training)
+
+    def predict_proba(self, x, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, classes), computed in batches in evaluation mode."""
+        return np.concatenate([softmax(out) for _, out in self._batches(x, batch_size)]) \
+            if len(x) else np.zeros((0, 0))
+
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Class indices (N,), int64."""
+        return np.concatenate([out.argmax(axis=1) for _, out in self._batches(x, batch_size)]
+                              ).astype(np.int64)
+
+    def evaluate(self, x, y, batch_size: int = 256, loss=None) -> dict:
+        """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode."""
+        loss = loss or CrossEntropyLoss()
+        y = np.asarray(y)
+        total, correct = 0.0, 0
+        for start, out in self._batches(x, batch_size):
+            yb = y[start:start + len(out)]
+            total += loss.forward(out, yb) * len(out)
+            if yb.ndim == 1:
+                correct += int(np.sum(out.argmax(axis=1) == yb))
+        n = max(len(y), 1)
+        return {"loss": total / n, "accuracy": correct / n}
+
+    def save(self, path) -> str:
+        from .io import save
+        return save(self, path)

@@ -1,0 +1,96 @@
+"""The scratchcnn command, run as a user would."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scratchcnn.cli import main
+
+
+def run(capsys, *argv):
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def parse(out):
+    return dict(line.split("=", 1) for line in out.splitlines()
+                if "=" in line and " " not in line.split("=", 1)[0])
+
+
+def test_shape_answers_the_notebook(capsys):
+    out = parse(run(capsys, "shape", "--input", "144,144,3", "--filters", "6", "--kernel", "3"))
+    assert out["output"] == "142x142x6" and out["params"] == "168"
+    out = parse(run(capsys, "shape", "--input", "20,20,10", "--filters", "20", "--kernel", "3",
+                    "--stride", "2"))
+    assert out["output"] == "9x9x20" and out["params"] == "1820"
+    with pytest.raises(SystemExit):
+        main(["shape", "--input", "2,2,1", "--filters", "1", "--kernel", "5"])
+
+
+def test_summary(capsys):
+    assert "Total params: 61,706" in run(capsys, "summary", "lenet5")
+    assert "(30, 24, 24)" in run(capsys, "summary", "simple_convnet")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    env = {**os.environ, "SCRATCHCNN_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "scratchcnn", "train", "--epochs", "2",
+                           "--batch-size", "64", "--out", str(out)], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_train_writes_model_and_metrics(trained):
+    out, proc = trained
+    values = parse(proc.stdout)
+    assert values["model_file"] == str(out / "model.npz")
+    assert float(values["test_accuracy"]) > 0.85
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]["val_accuracy"]) == 2
+    assert metrics["test_accuracy"] == pytest.approx(float(values["test_accuracy"]), abs=1e-4)
+    assert "epoch 2/2" in proc.stdout and "bundled sample" in proc.stderr
+    pytest.importorskip("matplotlib")
+    assert values["curves_file"] == str(out / "curves.png")
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_and_summary_of_a_model_file(trained, capsys, monkeypatch):
+    out, proc = trained
+    monkeypatch.setenv("SCRATCHCNN_OFFLINE", "1")
+    text = run(capsys, "evaluate", str(out / "model.npz"))
+    assert float(parse(text)["accuracy"]) == pytest.approx(
+        float(parse(proc.stdout)["test_accuracy"]), abs=1e-4)
+    assert text.count("class=") == 10 and "confusion matrix" in text
+    assert "Total params: 61,706" in run(capsys, "summary", str(out / "model.npz"))
+
+
+def test_predict_an_image_file(trained, capsys, tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from scratchcnn import datasets
+    x, y = datasets.load_sample().test
+    i = int(np.flatnonzero(y == 3)[0])
+    # a white-background, dark-ink, larger image: predict must resize and invert it
+    img = Image.fromarray((255 - x[i, 0] * 255).astype(np.uint8)).resize((112, 112))
+    img.save(tmp_path / "three.png")
+    out = run(capsys, "predict", str(trained[0] / "model.npz"), str(tmp_path / "three.png"))
+    assert "prediction=3" in out
+
+
+def test_verbose_logs_function_and_line(capsys, monkeypatch):
+    import logging
+    monkeypatch.setattr(logging.root, "handlers", [])
+    run(capsys, "-v", "summary", "lenet5")
+    logging.getLogger("scratchcnn").info("hello")
+    assert "test_verbose_logs_function_and_line:" in capsys.readouterr().err
+
+
+def test_bad_dataset_is_a_clear_error():
+    with pytest.raises(SystemExit, match="--dataset must be mnist, fashion-mnist or a directory"):
+        main(["train", "--dataset", "nope"])

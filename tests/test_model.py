@@ -1,0 +1,127 @@
+"""Sequential, the zoo, save/load and end-to-end training."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import scratchcnn as sc
+from scratchcnn import datasets, models
+
+
+def test_state_dict_keys_number_every_layer():
+    model = sc.Sequential([sc.Conv2d(1, 2, 3), sc.ReLU(), sc.MaxPool2d(2), sc.Conv2d(2, 2, 3)])
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    bn = sc.Sequential([sc.Linear(3, 4), sc.BatchNorm1d(4)])
+    assert list(bn.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias",
+                                     "1.running_mean", "1.running_var"]
+
+
+def test_load_state_dict_checks_keys_and_shapes():
+    model = models.lenet5(seed=1)
+    sd = models.lenet5(seed=2).state_dict()
+    model.load_state_dict(sd)
+    np.testing.assert_array_equal(model.state_dict()["3.weight"], sd["3.weight"])
+    with pytest.raises(KeyError, match="missing keys"):
+        model.load_state_dict({k: v for k, v in sd.items() if k != "0.bias"})
+    sd["0.bias"] = np.zeros(7)
+    with pytest.raises(ValueError, match=r"0.bias has shape \(7,\)"):
+        model.load_state_dict(sd)
+
+
+def test_sequential_backward_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    model = models.lenet5(seed=0).astype(np.float64)
+    model.input_mean, model.input_std = np.array(0.1), np.array(0.3)
+    x = rng.random((3, 1, 28, 28))
+    tm = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(400, 120), torch.nn.ReLU(), torch.nn.Linear(120, 84), torch.nn.ReLU(),
+        torch.nn.Linear(84, 10)).double()
+    tm.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    y = model.forward(x)
+    dout = rng.standard_normal(y.shape)
+    dx = model.backward(dout)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tm((xt - 0.1) / 0.3)
+    yt.backward(torch.tensor(dout))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-8, atol=1e-12)
+    for name, p, g in model.named_parameters():
+        np.testing.assert_allclose(g, dict(tm.named_parameters())[name].grad.numpy(),
+                                   rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_zoo_parameter_counts():
+    assert sc.count_params(models.lenet5()) == 61_706
+    summary = models.lenet5().summary((1, 28, 28))
+    assert "Total params: 61,706" in summary and "(16, 5, 5)" in summary
+    assert models.simple_convnet().summary((1, 28, 28)).count("\n") > 5
+    assert sc.count_params(models.simple_convnet()) == 30 * 25 + 30 + 4320 * 100 + 100 + 1010
+
+
+@pytest.mark.parametrize("name, total", [("alexnet", "61,100,840"), ("vgg16", "138,357,544")])
+def test_big_zoo_summaries(name, total):
+    text = models.MODELS[name]().summary((3, 224, 224))
+    assert f"Total params: {total}" in text
+
+
+def test_save_load_predicts_identically(tmp_path, rng):
+    model = models.convnet_bn(seed=3)
+    model.input_mean, model.input_std = np.array(0.2), np.array(0.35)
+    model.meta = {"classes": ["a"] * 10}
+    x = rng.random((6, 1, 28, 28), dtype=np.float32)
+    model.forward(x)  # move BatchNorm's running statistics off their start
+    path = sc.save(model, tmp_path / "m")
+    assert path.endswith("m.npz")
+    loaded = sc.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.meta == model.meta and repr(loaded) == repr(model)
+
+
+def test_load_refuses_pickles_and_junk(tmp_path):
+    pickled = tmp_path / "evil.npz"
+    np.savez(pickled, **{"__architecture__": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError, match="evil.npz: not a scratchcnn model file"):
+        sc.load(pickled)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz: not a scratchcnn model file"):
+        sc.load(junk)
+    arch = {"format": "scratchcnn-model", "version": 1, "layers": [{"type": "os.system",
+                                                                    "config": {}}]}
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, __architecture__=np.frombuffer(json.dumps(arch).encode(), np.uint8))
+    with pytest.raises(ValueError, match="unknown type 'os.system'"):
+        sc.load(bad)
+    assert zipfile.is_zipfile(bad)
+
+
+def test_fit_on_the_bundled_sample_reaches_accuracy():
+    data = datasets.load_sample()
+    (x, y), (xt, yt) = data.train, data.test
+    model = models.lenet5(seed=0)
+    model.input_mean, model.input_std = np.array(x.mean()), np.array(x.std())
+    history = model.fit(x, y, epochs=3, batch_size=64, optimizer=sc.Adam(2e-3), seed=0,
+                        validation_data=(xt[:200], yt[:200]), verbose=0)
+    assert len(history["loss"]) == 3 and history["loss"][2] < history["loss"][0]
+    result = model.evaluate(xt, yt)
+    assert result["accuracy"] >= 0.90, result
+    assert model.predict(xt[:10]).dtype == np.int64
+    np.testing.assert_allclose(model.predict_proba(xt[:10]).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_same_seed_gives_a_bit_identical_run():
+    data = datasets.load_sample()
+    x, y = data.train[0][:512], data.train[1][:512]
+
+    def run():
+        model = models.convnet_bn(seed=4)
+        model.fit(x, y, epochs=1, batch_size=128, optimizer="adam", seed=9, verbose=0)
+        return model.state_dict()
+    a, b = run(), run()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
