@@ -25,8 +25,30 @@ def pin_threads(threads: int) -> dict:
     return env
 
 
-def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise KeyError(field)
+
+
+def start_peak() -> float:
+    """Restart the peak-RSS count (Linux) and return the current RSS in MiB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        return _status_mib("VmRSS")
+    except OSError:
+        return peak_mib()
+
+
+def peak_mib() -> float:
+    """Peak RSS in MiB since :func:`start_peak` (since process start where it can't reset)."""
+    try:
+        return _status_mib("VmHWM")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def time_call(fn, repeats: int, budget_s: float = 1.5) -> list[float]:

@@ -82,9 +82,9 @@ def child(library: str, case: str, repeats: int) -> dict:
             op().backward(dout)
             xt.grad = None
 
-    base = H.rss_mib()
+    base = H.start_peak()
     result = {"fwd": H.time_call(fwd, repeats), "fwd_bwd": H.time_call(fwd_bwd, repeats)}
-    result["peak_mib"] = H.rss_mib() - base
+    result["peak_mib"] = H.peak_mib() - base
     return result
 
 

@@ -1,0 +1,102 @@
+"""One epoch of LeNet-5 training in scratchcnn and in PyTorch, side by side.
+
+    python benchmarks/bench_train.py [--images 60000] [--batch-size 128] [--rounds 1]
+
+Same network, batch size, optimiser (Adam 1e-3), float32 and 2 threads; each library in
+its own child process (see ``_harness.py``).  Prints epoch seconds, the ratio
+ours/torch and both peak memories (peak RSS during the epoch minus RSS after set-up).
+Data: Fashion-MNIST's training images when installed, else random images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as H  # noqa: E402
+
+
+def data(n: int):
+    import numpy as np
+    try:
+        from scratchcnn import datasets
+        x, y = datasets.load_fashion_mnist(offline=True, progress=False).train
+        return x[:n], y[:n]
+    except (FileNotFoundError, OSError):
+        rng = np.random.default_rng(0)
+        return rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n)
+
+
+def child(library: str, n: int, batch_size: int) -> dict:
+    import numpy as np
+    x, y = data(n)
+    if library == "ours":
+        import scratchcnn as sc
+        model = sc.models.lenet5(seed=0)
+        base = H.start_peak()
+        start = time.perf_counter()
+        model.fit(x, y, epochs=1, batch_size=batch_size, optimizer=sc.Adam(1e-3), seed=0,
+                  verbose=0)
+        seconds = time.perf_counter() - start
+        acc = model.evaluate(x[:2000], y[:2000])["accuracy"]
+    else:
+        import torch
+        from torch import nn
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
+        gen = torch.Generator().manual_seed(0)
+        base = H.start_peak()
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            acc = float((model(xt[:2000]).argmax(1) == yt[:2000]).float().mean())
+    return {"seconds": [seconds], "peak_mib": H.peak_mib() - base, "accuracy": acc}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=60000)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.images, args.batch_size)))
+        return 0
+    runs = H.alternate(__file__, ["ours", "torch"], ["--images", str(args.images),
+                       "--batch-size", str(args.batch_size)], args.rounds, args.threads)
+    ours, torch_ = H.median_of(runs["ours"], "seconds"), H.median_of(runs["torch"], "seconds")
+    mem_o = max(r["peak_mib"] for r in runs["ours"])
+    mem_t = max(r["peak_mib"] for r in runs["torch"])
+    print(f"LeNet-5, one epoch of {args.images} images, batch {args.batch_size}, Adam, "
+          f"float32, {args.threads} threads, median of {args.rounds} round(s)")
+    print(f"ours_seconds={ours:.2f}")
+    print(f"torch_seconds={torch_:.2f}")
+    print(f"ratio={ours / torch_:.2f} (target <= 1.3)")
+    print(f"ours_peak_mib={mem_o:.0f}")
+    print(f"torch_peak_mib={mem_t:.0f} (target: ours <= torch)")
+    print(f"ours_train_accuracy_after_epoch={runs['ours'][0]['accuracy']:.3f} "
+          f"torch={runs['torch'][0]['accuracy']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
