@@ -51,13 +51,21 @@ def _load_model(path: str):
         raise SystemExit(f"scratchcnn: {err}")
 
 
-def plot_curves(history: dict, path: str) -> bool:
-    """Loss and accuracy per epoch as a PNG; False if matplotlib is not installed."""
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None if it is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot_curves(history: dict, path: str) -> bool:
+    """Loss and accuracy per epoch as a PNG; False if matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
         return False
     epochs = range(1, len(history["loss"]) + 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -158,11 +166,8 @@ def cmd_evaluate(args) -> int:
         print(f"{i:>3} " + " ".join(f"{v:>{width}}" for v in cm[i]))
     if args.plot:
         path = os.path.splitext(args.model)[0] + "-confusion.png"
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
+        plt = _pyplot()
+        if plt is None:
             raise SystemExit("scratchcnn: --plot needs matplotlib: pip install 'scratchcnn[plot]'")
         fig, ax = plt.subplots(figsize=(6, 5))
         im = ax.imshow(cm, cmap="Blues")
@@ -221,7 +226,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_shape(args) -> int:
-    from .shapes import conv_output_size
+    from .shapes import conv_output_size, conv_params
     h, w, c = args.input
     k, s, p = args.kernel, args.stride, args.padding
     try:
@@ -229,7 +234,7 @@ def cmd_shape(args) -> int:
         wo = conv_output_size(w, k, s, p)
     except ValueError as err:
         raise SystemExit(f"scratchcnn: {err}")
-    params = k * k * c * args.filters + args.filters
+    params = conv_params(c, args.filters, k)
     print(f"formula: out = floor((in + 2*padding - kernel) / stride) + 1")
     print(f"height: floor(({h} + 2*{p} - {k}) / {s}) + 1 = {ho}")
     print(f"width: floor(({w} + 2*{p} - {k}) / {s}) + 1 = {wo}")

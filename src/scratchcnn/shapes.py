@@ -55,6 +55,23 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     return out
 
 
+def window_output_hw(layer: str, input_shape: tuple, kernel_size, stride, pads, dilation,
+                     what: str = "kernel") -> tuple[int, int]:
+    """(Ho, Wo) of a window sliding over the last two axes of ``input_shape``, with
+    ``pads = ((top, bottom), (left, right))``; a ValueError naming ``layer`` if it cannot fit."""
+    sizes = []
+    for axis, size in enumerate(input_shape[-2:]):
+        padded = size + sum(pads[axis])
+        span = dilation[axis] * (kernel_size[axis] - 1) + 1
+        if padded < span:
+            raise ValueError(
+                f"{layer}: {what} {tuple(kernel_size)} (dilation {tuple(dilation)}) spans {span} "
+                f"on the {'HW'[axis]} axis, larger than the padded input ({size} + padding "
+                f"{sum(pads[axis])} = {padded}); input shape {tuple(input_shape)}")
+        sizes.append((padded - span) // stride[axis] + 1)
+    return sizes[0], sizes[1]
+
+
 def pool_output_size(size: int, kernel_size: int, stride: int | None = None,
                      padding: int = 0, dilation: int = 1) -> int:
     """Length of one spatial axis after pooling; ``stride`` defaults to ``kernel_size``."""

@@ -19,9 +19,6 @@ class ReLU(Layer):
     def _backward(self, dout):
         return dout * self._positive
 
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
 
 class LeakyReLU(ReLU):
     """``x`` where ``x > 0``, else ``negative_slope * x``."""
@@ -44,7 +41,7 @@ class LeakyReLU(ReLU):
         return f"negative_slope={self.negative_slope}"
 
 
-class Sigmoid(ReLU):
+class Sigmoid(Layer):
     """``1 / (1 + exp(-x))``, computed without overflow for large ``|x|``."""
 
     def _forward(self, x):
@@ -56,7 +53,7 @@ class Sigmoid(ReLU):
         return dout * self._y * (1 - self._y)
 
 
-class Tanh(ReLU):
+class Tanh(Layer):
     """``tanh(x)``; its derivative is ``1 - tanh(x)^2``."""
 
     def _forward(self, x):

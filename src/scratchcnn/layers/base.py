@@ -155,6 +155,10 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """Shape of the output for an input of ``input_shape`` (element-wise layers: the same)."""
+        return tuple(input_shape)
+
     def config(self) -> dict:
         """Constructor arguments that rebuild this layer (saved as JSON with a model)."""
         return {}

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from ..init import as_generator, default_
-from ..shapes import pair
+from ..shapes import pair, window_output_hw
 from .base import Layer
 
 __all__ = ["Conv2d"]
@@ -66,19 +66,9 @@ class Conv2d(Layer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         """Output shape for an input shape ([N,] C_in, H, W); ValueError if it cannot fit."""
-        c, h, w = input_shape[-3:]
-        sizes = []
-        for axis, size in enumerate((h, w)):
-            padded = size + sum(self.pads[axis])
-            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
-            if padded < span:
-                raise ValueError(
-                    f"Conv2d: kernel {self.kernel_size} (dilation {self.dilation}) spans "
-                    f"{span} on the {'HW'[axis]} axis, larger than the padded input "
-                    f"({size} + padding {sum(self.pads[axis])} = {padded}); "
-                    f"input shape {tuple(input_shape)}")
-            sizes.append((padded - span) // self.stride[axis] + 1)
-        return (*input_shape[:-3], self.out_channels, *sizes)
+        hw = window_output_hw(self.name, input_shape, self.kernel_size, self.stride, self.pads,
+                              self.dilation)
+        return (*input_shape[:-3], self.out_channels, *hw)
 
     def _forward(self, x):
         self._check_size(x, 1, self.in_channels, "channels")

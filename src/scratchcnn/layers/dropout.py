@@ -23,9 +23,6 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = as_generator(rng)
 
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
     def _forward(self, x):
         if not self.training or self.p == 0.0:
             self._scale = None

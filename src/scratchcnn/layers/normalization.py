@@ -29,9 +29,6 @@ class _BatchNorm(Layer):
         self.buffers["running_mean"] = np.zeros(num_features, dtype)
         self.buffers["running_var"] = np.ones(num_features, dtype)
 
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
     def _axes(self, x):
         return (0,) + tuple(range(2, x.ndim))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ..shapes import pair
+from ..shapes import pair, window_output_hw
 from .base import Layer
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
@@ -27,17 +27,9 @@ class _Pool2d(Layer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         """Output shape for an input shape ([N,] C, H, W); ValueError if the window cannot fit."""
-        c, h, w = input_shape[-3:]
-        sizes = []
-        for axis, size in enumerate((h, w)):
-            padded = size + 2 * self.padding[axis]
-            span = self.dilation[axis] * (self.kernel_size[axis] - 1) + 1
-            if padded < span:
-                raise ValueError(f"{self.name}: window {self.kernel_size} is larger than the "
-                                 f"padded input on the {'HW'[axis]} axis ({padded}); input "
-                                 f"shape {tuple(input_shape)}")
-            sizes.append((padded - span) // self.stride[axis] + 1)
-        return (*input_shape[:-3], c, *sizes)
+        hw = window_output_hw(self.name, input_shape, self.kernel_size, self.stride, self.pads,
+                              self.dilation, what="window")
+        return (*input_shape[:-2], *hw)
 
     def config(self) -> dict:
         cfg = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
