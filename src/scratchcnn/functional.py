@@ -14,6 +14,8 @@ overlap, a pixel receives the sum of all its copies.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -200,14 +202,38 @@ class ConvGeometry:
     def strip_view(self, phases: np.ndarray, i: int, j: int, start: int = 0,
                    stop: int | None = None, writeable: bool = False) -> np.ndarray:
         """View (n, C, Ho*Wq) of the strips that kernel offset (i, j) reads, samples start:stop."""
+        return self.group_view(phases, slice(i, i + 1), slice(j, j + 1), start, stop,
+                               writeable)[:, :, 0, 0]
+
+    def offset_groups(self):
+        """Slices (rows, cols) of kernel offsets whose strips lie evenly spaced in one phase.
+
+        Offsets i, i + T, i + 2T, ... with T = sh / gcd(dh, sh) read the same phase, each
+        ``dh / gcd(dh, sh)`` phase rows below the last (likewise for columns); so one
+        strided view covers them all.  With stride 1 a single group holds every offset.
+        """
+        ti = self.sh // math.gcd(self.dh, self.sh)
+        tj = self.sw // math.gcd(self.dw, self.sw)
+        for i0 in range(min(ti, self.kh)):
+            for j0 in range(min(tj, self.kw)):
+                yield slice(i0, self.kh, ti), slice(j0, self.kw, tj)
+
+    def group_view(self, phases: np.ndarray, rows: slice, cols: slice, start: int = 0,
+                   stop: int | None = None, writeable: bool = False) -> np.ndarray:
+        """View (n, C, len(rows), len(cols), Ho*Wq) of the strips of one offset group."""
         stop = self.n if stop is None else stop
-        a, si = divmod(i * self.dh, self.sh)[::-1]
-        b, sj = divmod(j * self.dw, self.sw)[::-1]
+        i0, j0 = rows.start, cols.start
+        ni = len(range(self.kh)[rows])
+        nj = len(range(self.kw)[cols])
+        a, si = divmod(i0 * self.dh, self.sh)[::-1]
+        b, sj = divmod(j0 * self.dw, self.sw)[::-1]
         first = ((a * self.sw + b) * self.n + start) * self.c * self.image + si * self.wq + sj
+        step_i = (rows.step or 1) * self.dh // self.sh * self.wq
+        step_j = (cols.step or 1) * self.dw // self.sw
         item = phases.itemsize
-        return as_strided(phases[first:], (stop - start, self.c, self.strip),
-                          (self.c * self.image * item, self.image * item, item),
-                          writeable=writeable)
+        return as_strided(phases[first:], (stop - start, self.c, ni, nj, self.strip),
+                          (self.c * self.image * item, self.image * item, step_i * item,
+                           step_j * item, item), writeable=writeable)
 
 
 def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = False) -> np.ndarray:
@@ -238,9 +264,8 @@ def im2col_strips(phases: np.ndarray, g: ConvGeometry, start: int = 0, stop: int
     stop = g.n if stop is None else stop
     if out is None:
         out = np.empty((stop - start, g.c, g.kh, g.kw, g.strip), dtype=phases.dtype)
-    for i in range(g.kh):
-        for j in range(g.kw):
-            np.copyto(out[:, :, i, j], g.strip_view(phases, i, j, start, stop))
+    for rows, cols in g.offset_groups():
+        np.copyto(out[:, :, rows, cols], g.group_view(phases, rows, cols, start, stop))
     return out
 
 
@@ -357,23 +382,36 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     window order takes the gradient, as in PyTorch; so does a NaN.
     """
     kh, kw = kernel_size
+    ho, wo = dout.shape[2:]
     xp = pad(x, pads, value=-np.inf)
     windows = sliding_windows(xp, kernel_size, stride, dilation)
-    dxp = np.zeros(xp.shape, dtype=dout.dtype)
-    pending = np.ones(out.shape, dtype=bool)  # window whose maximum is not yet found
-    if np.isnan(out).any():  # the first NaN is the maximum: compare NaN-aware
-        def is_max(v):
-            return (v == out) | np.isnan(v)
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size)]
+    tiled = list(stride) == spans and dilation == (1, 1)  # windows tile the map exactly
+    if tiled:  # every covered position is written below; zero only the uncovered edge
+        dxp = np.empty(xp.shape, dtype=dout.dtype)
+        dxp[:, :, ho * stride[0]:] = 0
+        dxp[:, :, :, wo * stride[1]:] = 0
     else:
-        def is_max(v):
-            return v == out
+        dxp = np.zeros(xp.shape, dtype=dout.dtype)
+    has_nan = bool(np.isnan(out).any())
+    pending = None  # windows whose maximum is not yet found
     for k in range(kh * kw):
         i, j = divmod(k, kw)
-        hit = is_max(windows[:, :, i, j])
-        hit &= pending
-        pending &= ~hit
-        grid = offset_grid(dxp, i, j, dout.shape[2:], stride, dilation)
-        grid += np.where(hit, dout, 0)
+        hit = windows[:, :, i, j] == out
+        if has_nan:  # the first NaN is the maximum
+            hit |= np.isnan(windows[:, :, i, j])
+        if pending is None:
+            pending = ~hit
+        elif k < kh * kw - 1:
+            hit &= pending
+            pending &= ~hit
+        else:
+            hit &= pending
+        grid = offset_grid(dxp, i, j, (ho, wo), stride, dilation)
+        if tiled:
+            np.multiply(dout, hit, out=grid)
+        else:
+            grid += np.where(hit, dout, 0)
     return np.ascontiguousarray(unpad(dxp, pads))
 
 
