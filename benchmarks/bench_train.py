@@ -4,7 +4,8 @@
 
 Same network, batch size, optimiser (Adam 1e-3), float32 and 2 threads; each library in
 its own child process (see ``_harness.py``).  Prints epoch seconds, the ratio
-ours/torch and both peak memories (peak RSS during the epoch minus RSS after set-up).
+ours/torch, the median seconds of one step (robust to this machine's stalls) and both
+peak memories (peak RSS during the epoch minus RSS after set-up).
 Data: Fashion-MNIST's training images when installed, else random images.
 """
 
@@ -37,12 +38,25 @@ def child(library: str, n: int, batch_size: int) -> dict:
     if library == "ours":
         import scratchcnn as sc
         model = sc.models.lenet5(seed=0)
+        steps = []
+
+        def time_steps(trainer):  # fit's own loop, with each step timed
+            loss, opt = trainer.loss, trainer.optimizer
+            order = trainer.rng.permutation(n)
+            for i in range(0, n, batch_size):
+                idx = order[i:i + batch_size]
+                t = time.perf_counter()
+                loss.forward(model.forward(x[idx]), y[idx])
+                model.backward(loss.backward())
+                opt.step(model)
+                steps.append(time.perf_counter() - t)
         base = H.start_peak()
         start = time.perf_counter()
         model.fit(x, y, epochs=1, batch_size=batch_size, optimizer=sc.Adam(1e-3), seed=0,
                   verbose=0)
         seconds = time.perf_counter() - start
         acc = model.evaluate(x[:2000], y[:2000])["accuracy"]
+        time_steps(model.trainer)  # a second epoch, step by step, for the median
     else:
         import torch
         from torch import nn
@@ -57,17 +71,25 @@ def child(library: str, n: int, batch_size: int) -> dict:
         gen = torch.Generator().manual_seed(0)
         base = H.start_peak()
         start = time.perf_counter()
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        seconds = time.perf_counter() - start
-        with torch.no_grad():
-            acc = float((model(xt[:2000]).argmax(1) == yt[:2000]).float().mean())
-    return {"seconds": [seconds], "peak_mib": H.peak_mib() - base, "accuracy": acc}
+        steps = []
+        for epoch in range(2):  # the first is timed whole, the second step by step
+            order = torch.randperm(n, generator=gen)
+            for i in range(0, n, batch_size):
+                idx = order[i:i + batch_size]
+                t = time.perf_counter()
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+                if epoch:
+                    steps.append(time.perf_counter() - t)
+            if not epoch:
+                seconds = time.perf_counter() - start
+                with torch.no_grad():
+                    acc = float((model(xt[:2000]).argmax(1) == yt[:2000]).float().mean())
+    import statistics
+    return {"seconds": [seconds], "peak_mib": H.peak_mib() - base, "accuracy": acc,
+            "step_ms": [statistics.median(steps) * 1e3]}
 
 
 def main(argv=None) -> int:
@@ -91,6 +113,10 @@ def main(argv=None) -> int:
     print(f"ours_seconds={ours:.2f}")
     print(f"torch_seconds={torch_:.2f}")
     print(f"ratio={ours / torch_:.2f} (target <= 1.3)")
+    s_o, s_t = H.median_of(runs["ours"], "step_ms"), H.median_of(runs["torch"], "step_ms")
+    print(f"ours_median_step_ms={s_o:.2f}")
+    print(f"torch_median_step_ms={s_t:.2f}")
+    print(f"step_ratio={s_o / s_t:.2f} (median steps: this machine's stalls excluded)")
     print(f"ours_peak_mib={mem_o:.0f}")
     print(f"torch_peak_mib={mem_t:.0f} (target: ours <= torch)")
     print(f"ours_train_accuracy_after_epoch={runs['ours'][0]['accuracy']:.3f} "
