@@ -174,7 +174,9 @@ class Sequential:
         ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
         ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch.  ``seed`` seeds the
         shuffling.  Calling fit again continues the same run (optimiser state, epochs,
-        history) unless a new optimizer is given.
+        history) unless a new optimizer is given.  fit marks the first layer
+        ``needs_input_grad = False`` (nothing uses dL/d(input)); set it back to True before
+        calling ``backward`` yourself if you need that gradient.
         """
         if self.trainer is None or optimizer is not None or scheduler is not None:
             self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
