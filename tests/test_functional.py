@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from scratchcnn import functional as F
 from scratchcnn import reference
+from scratchcnn import parallel
 
 
 @st.composite
@@ -63,7 +64,7 @@ def test_strip_kernels_are_adjoint_and_agree_with_im2col(geo, seed):
     # the real (non-junk) part of the strips is exactly im2col of the padded input
     xp = F.pad(x, pads)
     real = cols.reshape(*cols.shape[:4], g.ho, g.wq)[..., :g.wo]
-    np.testing.assert_array_equal(real.transpose(1, 2, 3, 0, 4, 5), F.im2col(xp, k, s, d))
+    np.testing.assert_array_equal(real, F.im2col(xp, k, s, d))
     # <im2col(P x), y> == <x, P^T col2im(y)>
     y = rng.standard_normal(cols.shape)
     back = F.col2im_strips(y, g, np.zeros(g.phases_size))
@@ -131,3 +132,25 @@ def test_vgg_sized_layer_keeps_columns_bounded():
     F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), ws)
     cols = ws._buffers["cols"]
     assert cols.nbytes <= max(F.MAX_COLUMN_BYTES, g.ckk * g.strip * 4)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_threaded_kernels_give_bit_identical_results(rng, monkeypatch, stride):
+    # slices as small as one element force every kernel onto three threads
+    x = rng.standard_normal((5, 4, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    args = ((stride, stride), ((1, 1), (2, 2)), (1, 2))
+    out, saved = F.conv2d_forward(x, w, b, *args)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    single = (out, *F.conv2d_backward(dout, w, saved))
+    monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    calls = []
+    real = parallel._executor
+    monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
+    out, saved = F.conv2d_forward(x, w, b, *args)
+    threaded = (out, *F.conv2d_backward(dout, w, saved))
+    assert calls and max(calls) == 2  # two helper threads beside the caller
+    for a, b_ in zip(threaded, single):
+        np.testing.assert_array_equal(a, b_)

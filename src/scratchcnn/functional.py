@@ -19,12 +19,17 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .parallel import parallel_slices
+
 Pads = tuple[tuple[int, int], tuple[int, int]]
 Pair = tuple[int, int]
 
 #: Upper bound, in bytes, of one column buffer.  Larger batches are processed in chunks
 #: of samples, so a VGG-sized layer never needs more than this for its columns.
 MAX_COLUMN_BYTES = 32 * 2**20
+#: Bound of one chunk of column gradients: they are added back into the image while still
+#: in cache.
+DCOLS_BYTES = 8 * 2**20
 
 
 class Workspace:
@@ -156,11 +161,17 @@ def col2im(cols: np.ndarray, padded_shape: tuple, stride: Pair = (1, 1),
 # "phases" of the padded input (phase (a, b) holds the pixels at rows a, a+s, ... and
 # columns b, b+s, ...).  Kernel offset (i, j) reads phase ((i*dh) % sh, (j*dw) % sw)
 # shifted by ((i*dh) // sh, (j*dw) // sw).  In a phase image of width Wq flattened to one
-# line, the values one kernel offset needs for all outputs of one (sample, channel) form
+# line, the values one kernel offset needs for all outputs of one (channel, sample) form
 # one contiguous strip of Ho*Wq values: Ho rows of Wq, of which the first Wo are real
 # outputs and the last Wq - Wo are "junk" that spill into the next row.  Strips make
 # im2col and col2im copies and adds of long contiguous runs.  The junk columns cost a
 # little extra GEMM work; in backward they are fed zeros, so they add nothing.
+#
+# Phases are stored channel-major, (sh, sw, C, N, Hq, Wq), and so are the columns,
+# (C, kh, kw, N, Ho*Wq): one (C*kh*kw, N*Ho*Wq) matrix, which the GEMMs take either whole
+# or one sample at a time (see :func:`_per_sample`).  Each (phase, channel) row of N
+# images ends in ``slack`` spare values: the last strip of a row spills that far past
+# it.  So the rows never share memory, and threads may add into different channels.
 
 
 class ConvGeometry:
@@ -176,14 +187,16 @@ class ConvGeometry:
         self.hq, self.wq = -(-hp // self.sh), -(-wp // self.sw)  # phase image size
         self.strip = self.ho * self.wq
         self.image = self.hq * self.wq
-        # the last strip of the last image reads this far past the end of the phases
+        # the last strip of a row of images reads this far past the row's end
         self.slack = self.dw * (self.kw - 1) // self.sw
-        self.phases_size = self.sh * self.sw * self.n * self.c * self.image + self.slack
+        self.row = self.n * self.image + self.slack
+        self.phases_size = self.sh * self.sw * self.c * self.row
         self.ckk = self.c * self.kh * self.kw
 
     def phases_key(self) -> tuple:
         """Everything that decides which phase-buffer positions hold x."""
-        return (self.n, self.c, self.h, self.w, self.sh, self.sw, self.pads, self.hq, self.wq)
+        return (self.n, self.c, self.h, self.w, self.sh, self.sw, self.pads, self.hq, self.wq,
+                self.slack)
 
     def phase_copies(self):
         """For each phase: (a, b, x rows, x cols, phase rows, phase cols) slices."""
@@ -199,11 +212,18 @@ class ConvGeometry:
                     yield (a, b, slice(r0, None, self.sh), slice(c0, None, self.sw),
                            slice(y0, y0 + len(rows)), slice(x0, x0 + len(cols)))
 
+    def phase_images(self, phases: np.ndarray) -> np.ndarray:
+        """Writable view (sh, sw, C, N, Hq, Wq) of the images in a phase buffer."""
+        item = phases.itemsize
+        return as_strided(phases, (self.sh, self.sw, self.c, self.n, self.hq, self.wq),
+                          (self.sw * self.c * self.row * item, self.c * self.row * item,
+                           self.row * item, self.image * item, self.wq * item, item))
+
     def strip_view(self, phases: np.ndarray, i: int, j: int, start: int = 0,
                    stop: int | None = None, writeable: bool = False) -> np.ndarray:
-        """View (n, C, Ho*Wq) of the strips that kernel offset (i, j) reads, samples start:stop."""
+        """View (C, n, Ho*Wq) of the strips that kernel offset (i, j) reads, samples start:stop."""
         return self.group_view(phases, slice(i, i + 1), slice(j, j + 1), start, stop,
-                               writeable)[:, :, 0, 0]
+                               writeable)[:, 0, 0]
 
     def offset_groups(self):
         """Slices (rows, cols) of kernel offsets whose strips lie evenly spaced in one phase.
@@ -220,67 +240,108 @@ class ConvGeometry:
 
     def group_view(self, phases: np.ndarray, rows: slice, cols: slice, start: int = 0,
                    stop: int | None = None, writeable: bool = False) -> np.ndarray:
-        """View (n, C, len(rows), len(cols), Ho*Wq) of the strips of one offset group."""
+        """View (C, len(rows), len(cols), n, Ho*Wq) of the strips of one offset group."""
         stop = self.n if stop is None else stop
         i0, j0 = rows.start, cols.start
         ni = len(range(self.kh)[rows])
         nj = len(range(self.kw)[cols])
         a, si = divmod(i0 * self.dh, self.sh)[::-1]
         b, sj = divmod(j0 * self.dw, self.sw)[::-1]
-        first = ((a * self.sw + b) * self.n + start) * self.c * self.image + si * self.wq + sj
+        first = (a * self.sw + b) * self.c * self.row + start * self.image + si * self.wq + sj
         step_i = (rows.step or 1) * self.dh // self.sh * self.wq
         step_j = (cols.step or 1) * self.dw // self.sw
         item = phases.itemsize
-        return as_strided(phases[first:], (stop - start, self.c, ni, nj, self.strip),
-                          (self.c * self.image * item, self.image * item, step_i * item,
-                           step_j * item, item), writeable=writeable)
+        return as_strided(phases[first:], (self.c, ni, nj, stop - start, self.strip),
+                          (self.row * item, step_i * item, step_j * item,
+                           self.image * item, item), writeable=writeable)
 
 
 def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = False) -> np.ndarray:
-    """Write the zero-padded x (N, C, H, W) into ``out`` as phases (sh, sw, N, C, Hq, Wq) + slack.
+    """Write the zero-padded x (N, C, H, W) into ``out`` as phases (sh, sw, C, N, Hq, Wq) + slack.
 
     With ``zeroed`` the buffer already holds zeros everywhere but the positions written
     here (the same geometry wrote it last), so only x is copied.
     """
     if not zeroed:
         out.fill(0)
-    ph = out[:g.phases_size - g.slack].reshape(g.sh, g.sw, g.n, g.c, g.hq, g.wq)
-    for a, b, xr, xc, pr, pc in g.phase_copies():
-        ph[a, b][:, :, pr, pc] = x[:, :, xr, xc]
+    ph = g.phase_images(out)
+    x_cn = x.transpose(1, 0, 2, 3)
+    copies = list(g.phase_copies())
+
+    def copy(channels):
+        for a, b, xr, xc, pr, pc in copies:
+            ph[a, b, channels, :, pr, pc] = x_cn[channels, :, xr, xc]
+    parallel_slices(copy, g.c, x.size)
     return out
 
 
 def from_phases(phases: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """The adjoint of :func:`to_phases`: the x (N, C, H, W) positions of a phase buffer."""
-    ph = phases[:g.phases_size - g.slack].reshape(g.sh, g.sw, g.n, g.c, g.hq, g.wq)
-    for a, b, xr, xc, pr, pc in g.phase_copies():
-        out[:, :, xr, xc] = ph[a, b][:, :, pr, pc]
+    ph = g.phase_images(phases)
+    out_cn = out.transpose(1, 0, 2, 3)
+    copies = list(g.phase_copies())
+
+    def copy(channels):
+        for a, b, xr, xc, pr, pc in copies:
+            out_cn[channels, :, xr, xc] = ph[a, b, channels, :, pr, pc]
+    parallel_slices(copy, g.c, out.size)
     return out
 
 
 def im2col_strips(phases: np.ndarray, g: ConvGeometry, start: int = 0, stop: int | None = None,
                   out: np.ndarray | None = None) -> np.ndarray:
-    """Strip columns (n, C, kh, kw, Ho*Wq) of samples start:stop of a phase buffer."""
+    """Strip columns (C, kh, kw, n, Ho*Wq) of samples start:stop of a phase buffer."""
     stop = g.n if stop is None else stop
     if out is None:
-        out = np.empty((stop - start, g.c, g.kh, g.kw, g.strip), dtype=phases.dtype)
-    for rows, cols in g.offset_groups():
-        np.copyto(out[:, :, rows, cols], g.group_view(phases, rows, cols, start, stop))
+        out = np.empty((g.c, g.kh, g.kw, stop - start, g.strip), dtype=phases.dtype)
+    groups = [(rows, cols, g.group_view(phases, rows, cols, start, stop))
+              for rows, cols in g.offset_groups()]
+
+    def copy(samples):
+        for rows, cols, view in groups:
+            np.copyto(out[:, rows, cols, samples], view[:, :, :, samples])
+    parallel_slices(copy, stop - start, out.size)
     return out
 
 
 def col2im_strips(cols: np.ndarray, g: ConvGeometry, phases: np.ndarray, start: int = 0,
                   stop: int | None = None) -> np.ndarray:
-    """Adjoint of :func:`im2col_strips`: add columns (n, C, kh, kw, Ho*Wq) into ``phases``."""
+    """Adjoint of :func:`im2col_strips`: add columns (C, kh, kw, n, Ho*Wq) into ``phases``."""
     stop = g.n if stop is None else stop
-    for i in range(g.kh):
-        for j in range(g.kw):
-            g.strip_view(phases, i, j, start, stop, writeable=True)[...] += cols[:, :, i, j]
+    views = [(i, j, g.strip_view(phases, i, j, start, stop, writeable=True))
+             for i in range(g.kh) for j in range(g.kw)]
+
+    def add(channels):  # overlapping offsets: one add each; channels never overlap
+        for i, j, view in views:
+            view[channels] += cols[channels, i, j]
+    parallel_slices(add, g.c, cols.size)
     return phases
 
 
-def _chunk_size(n: int, per_sample_bytes: int) -> int:
-    return max(1, min(n, MAX_COLUMN_BYTES // max(per_sample_bytes, 1)))
+def assign(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for arrays of one shape, split over threads along axis 0."""
+    parallel_slices(lambda s: np.copyto(dst[s], src[s]), dst.shape[0], dst.size)
+
+
+def _chunk_size(n: int, per_sample_bytes: int, bound: int | None = None) -> int:
+    """Samples per chunk so that a chunk's columns stay within ``bound`` bytes.
+
+    The batch is split into equal chunks (BLAS runs best on equal-sized products).
+    """
+    bound = MAX_COLUMN_BYTES if bound is None else bound
+    most = max(1, min(n, bound // max(per_sample_bytes, 1)))
+    return -(-n // -(-n // most))
+
+
+def _per_sample(out_channels: int, ckk: int, backward: bool) -> bool:
+    """Whether a GEMM with weights (O, C*kh*kw) runs best as one product per sample.
+
+    OpenBLAS is slow on a product whose small side is tiny and whose long side is huge,
+    e.g. (6, 25) @ (25, 114688) for LeNet's first layer: there, one product per sample is
+    up to 3x faster.  For larger weights one whole product wins (up to 1.7x).  The
+    thresholds come from ``benchmarks/bench_layers.py``'s shapes on OpenBLAS 0.3.
+    """
+    return out_channels * ckk <= (1024 if backward else 256)
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -298,6 +359,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     phases, zeroed = ws.get_zeroed("phases", (g.phases_size,), x.dtype, key=g.phases_key())
     to_phases(x, g, phases, zeroed)
     w2 = weight.reshape(o, g.ckk)
+    per_sample = _per_sample(o, g.ckk, backward=False)
     out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
     chunk = _chunk_size(g.n, g.ckk * g.strip * x.dtype.itemsize)
     cols = None
@@ -305,16 +367,17 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         stop = min(g.n, start + chunk)
         m = stop - start
         cols = im2col_strips(phases, g, start, stop,
-                             out=ws.get("cols", (m, g.c, g.kh, g.kw, g.strip), x.dtype))
-        # one (O, CKK) @ (CKK, Ho*Wq) product per sample: BLAS is faster on these than
-        # on one skinny (O, CKK) @ (CKK, n*Ho*Wq) product
-        wide = np.matmul(w2, cols.reshape(m, g.ckk, g.strip),
-                         out=ws.get("out_wide", (m, o, g.strip), x.dtype))
-        real = wide.reshape(m, o, g.ho, g.wq)[..., :g.wo]
-        if bias is None:
-            out[start:stop] = real
+                             out=ws.get("cols", (g.c, g.kh, g.kw, m, g.strip), x.dtype))
+        wide = ws.get("out_wide", (o, m, g.strip), x.dtype)
+        if per_sample:
+            np.matmul(w2, cols.reshape(g.ckk, m, g.strip).transpose(1, 0, 2),
+                      out=wide.transpose(1, 0, 2))
         else:
-            np.add(real, bias.reshape(1, o, 1, 1), out=out[start:stop])
+            np.matmul(w2, cols.reshape(g.ckk, m * g.strip), out=wide.reshape(o, m * g.strip))
+        if bias is not None:  # on the contiguous rows: much faster than after the transpose
+            wide2 = wide.reshape(o, m * g.strip)
+            parallel_slices(lambda ch: wide2[ch].__iadd__(bias[ch, None]), o, wide.size)
+        assign(out[start:stop], wide.reshape(o, m, g.ho, g.wq)[..., :g.wo].transpose(1, 0, 2, 3))
     return out, (g, phases, cols if chunk >= g.n else None)
 
 
@@ -330,31 +393,54 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     g, phases, cols = saved
     o = weight.shape[0]
     w2 = weight.reshape(o, g.ckk)
-    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    # dout laid out like the strips, (N, O, Ho, Wq), zeros in the junk columns
-    dwide = ws.get("dout_wide", (g.n, o, g.ho, g.wq), dout.dtype)
-    dwide[..., :g.wo] = dout
-    dwide[..., g.wo:] = 0
-    dwide = dwide.reshape(g.n, o, g.strip)
+    per_sample = _per_sample(o, g.ckk, backward=True)
+    # dout laid out like the strips, (O, N, Ho, Wq); the junk columns are never written,
+    # so they keep the zeros the buffer got when this geometry first used it
+    dwide, _ = ws.get_zeroed("dout_wide", (o, g.n, g.ho, g.wq), dout.dtype,
+                             key=(g.wo, "dout"))
+    assign(dwide[..., :g.wo], dout.transpose(1, 0, 2, 3))
+    dwide = dwide.reshape(o, g.n * g.strip)
+    dbias = dwide.sum(axis=1) if has_bias else None
     dw2 = np.zeros((o, g.ckk), dtype=dout.dtype)
-    dphases = ws.get("dphases", (g.phases_size,), dout.dtype) if need_dx else None
-    if need_dx:
-        dphases.fill(0)
-    chunk = g.n if cols is not None else _chunk_size(g.n, g.ckk * g.strip * dout.dtype.itemsize)
+    per_sample_bytes = g.ckk * g.strip * dout.dtype.itemsize
+    chunk = g.n if cols is not None else _chunk_size(g.n, per_sample_bytes)
     for start in range(0, g.n, chunk):
         stop = min(g.n, start + chunk)
-        m = stop - start
         if cols is None or chunk < g.n:
             cols = im2col_strips(phases, g, start, stop, out=ws.get(
-                "cols", (m, g.c, g.kh, g.kw, g.strip), dout.dtype))
-        cols3 = cols.reshape(m, g.ckk, g.strip)
-        d3 = dwide[start:stop]
-        dw2 += np.matmul(d3, cols3.transpose(0, 2, 1)).sum(axis=0)
-        if need_dx:
-            dcols = np.matmul(w2.T, d3, out=ws.get("dcols", (m, g.ckk, g.strip), dout.dtype))
-            col2im_strips(dcols.reshape(m, g.c, g.kh, g.kw, g.strip), g, dphases, start, stop)
-    dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype)) if need_dx else None
+                "cols", (g.c, g.kh, g.kw, stop - start, g.strip), dout.dtype))
+        dw2 += _weight_grad(dwide[:, start * g.strip:stop * g.strip], cols.reshape(g.ckk, -1),
+                            g.strip, per_sample)
+    dx = None
+    if need_dx:
+        dphases = ws.get("dphases", (g.phases_size,), dout.dtype)
+        rows = dphases.reshape(-1, g.row)
+        parallel_slices(lambda r: rows[r].fill(0), rows.shape[0], dphases.size)
+        # dcols is added into dphases as soon as it is made: small chunks stay in cache
+        chunk = _chunk_size(g.n, per_sample_bytes, DCOLS_BYTES)
+        for start in range(0, g.n, chunk):
+            stop = min(g.n, start + chunk)
+            m = stop - start
+            d2 = dwide[:, start * g.strip:stop * g.strip]
+            dcols = ws.get("dcols", (g.ckk, m, g.strip), dout.dtype)
+            if per_sample:
+                np.matmul(w2.T, d2.reshape(o, m, g.strip).transpose(1, 0, 2),
+                          out=dcols.transpose(1, 0, 2))
+            else:
+                np.matmul(w2.T, d2, out=dcols.reshape(g.ckk, m * g.strip))
+            col2im_strips(dcols.reshape(g.c, g.kh, g.kw, m, g.strip), g, dphases, start, stop)
+        dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype))
     return dx, dw2.reshape(weight.shape), dbias
+
+
+def _weight_grad(d2: np.ndarray, cols2: np.ndarray, strip: int, per_sample: bool):
+    """(O, C*kh*kw) = d2 (O, n*L) @ cols2 (C*kh*kw, n*L)^T, whole or per sample of L."""
+    if not per_sample:  # OpenBLAS runs this order up to 1.7x faster than d2 @ cols2.T
+        return (cols2 @ d2.T).T
+    o, ckk, m = d2.shape[0], cols2.shape[0], d2.shape[1] // strip
+    d3 = d2.reshape(o, m, strip).transpose(1, 0, 2)
+    cols3 = cols2.reshape(ckk, m, strip).transpose(1, 2, 0)
+    return np.matmul(d3, cols3).sum(axis=0)
 
 
 # --------------------------------------------------------------------------- pooling
