@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from scratchcnn import parallel
 
 
 def test_assigning_a_new_parameter_array_takes_effect(rng):
@@ -88,3 +89,22 @@ def test_zero_grad_and_train_eval():
 def test_astype_rejects_integer_dtype():
     with pytest.raises(TypeError, match="floating dtype"):
         sc.Linear(2, 2).astype(np.int32)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_on_threads_is_bit_identical(rng, monkeypatch, training):
+    x = rng.standard_normal((4, 5, 3, 2)).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    weight = rng.standard_normal(5).astype(np.float32)
+
+    def run():
+        bn = sc.BatchNorm2d(5)
+        bn.params["weight"] = weight.copy()
+        bn.forward(x)  # moves the running statistics off their start
+        bn.train(training)
+        return bn.forward(x), bn.backward(dout), bn.grads["weight"], bn.grads["bias"]
+    single = run()
+    monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    for a, b in zip(run(), single):
+        np.testing.assert_array_equal(a, b)

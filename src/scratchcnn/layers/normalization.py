@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import parallel_slices
 from .base import Layer
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -29,48 +30,67 @@ class _BatchNorm(Layer):
         self.buffers["running_mean"] = np.zeros(num_features, dtype)
         self.buffers["running_var"] = np.ones(num_features, dtype)
 
-    def _axes(self, x):
-        return (0,) + tuple(range(2, x.ndim))
-
-    def _shape(self, x):
-        return (1, self.num_features) + (1,) * (x.ndim - 2)
-
     def _forward(self, x):
         self._check_size(x, 1, self.num_features, "features (axis 1)")
-        axes, shape = self._axes(x), self._shape(x)
+        x3 = x.reshape(x.shape[0], self.num_features, -1)  # (N, C, L): per channel, axis 1
+        n, c, length = x3.shape
+        count = n * length
+        if self.training and count < 2:
+            raise ValueError(f"{self.name}: expected more than 1 value per channel when "
+                             f"training, got input shape {x.shape}")
+        weight, bias = self.params["weight"], self.params["bias"]
+        mean, var = np.empty(c, x.dtype), np.empty(c, x.dtype)
+        inv_std = np.empty(c, x.dtype)
+        xhat, out = np.empty_like(x3), np.empty_like(x3)
+
+        def normalise(ch):  # channels ch only, so threads may share the work
+            xs, xh = x3[:, ch], xhat[:, ch]
+            if self.training:
+                mean[ch] = xs.sum(axis=2).sum(axis=0) / count
+                np.subtract(xs, mean[ch, None], out=xh)
+                var[ch] = np.einsum("ncl,ncl->c", xh, xh) / count
+            else:
+                mean[ch], var[ch] = self.buffers["running_mean"][ch], self.buffers["running_var"][ch]
+                np.subtract(xs, mean[ch, None], out=xh)
+            inv_std[ch] = 1.0 / np.sqrt(var[ch] + self.eps)
+            xh *= inv_std[ch, None]
+            np.multiply(xh, weight[ch, None], out=out[:, ch])
+            out[:, ch] += bias[ch, None]
+        parallel_slices(normalise, c, x3.size)
+
         if self.training:
-            count = x.size // self.num_features
-            if count < 2:
-                raise ValueError(f"{self.name}: expected more than 1 value per channel when "
-                                 f"training, got input shape {x.shape}")
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(shape)
-            var = np.mean(centred * centred, axis=axes)
             m = self.momentum
             self.buffers["running_mean"] *= 1 - m
             self.buffers["running_mean"] += m * mean
             self.buffers["running_var"] *= 1 - m
             self.buffers["running_var"] += m * var * (count / (count - 1))
-        else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-            centred = x - mean.reshape(shape)
-        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        self._xhat = centred * inv_std.reshape(shape)
-        self._inv_std, self._batch_stats = inv_std, self.training
-        return self._xhat * self.params["weight"].reshape(shape) + self.params["bias"].reshape(shape)
+        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, self.training
+        return out.reshape(x.shape)
 
     def _backward(self, dout):
-        axes, shape = self._axes(dout), self._shape(dout)
         xhat = self._xhat
-        dbias = dout.sum(axis=axes)
-        dweight = np.sum(dout * xhat, axis=axes)
+        d3 = dout.reshape(xhat.shape)
+        count = xhat.shape[0] * xhat.shape[2]
+        dweight, dbias = np.empty(xhat.shape[1], dout.dtype), np.empty(xhat.shape[1], dout.dtype)
+        scale = self.params["weight"] * self._inv_std
+        dx = np.empty_like(d3)
+
+        def grads(ch):
+            ds, xh, dxs = d3[:, ch], xhat[:, ch], dx[:, ch]
+            dbias[ch] = ds.sum(axis=2).sum(axis=0)
+            dweight[ch] = np.einsum("ncl,ncl->c", ds, xh)
+            if self._batch_stats:
+                # d/dx of the batch statistics: subtract the mean of dout and its
+                # projection on xhat, then scale
+                np.multiply(xh, (-dweight[ch] / count)[:, None], out=dxs)
+                dxs += ds
+                dxs -= (dbias[ch] / count)[:, None]
+                dxs *= scale[ch, None]
+            else:
+                np.multiply(ds, scale[ch, None], out=dxs)
+        parallel_slices(grads, xhat.shape[1], xhat.size)
         self.grads["weight"], self.grads["bias"] = dweight, dbias
-        scale = (self.params["weight"] * self._inv_std).reshape(shape)
-        if not self._batch_stats:
-            return dout * scale
-        count = dout.size // self.num_features
-        # d/dx of the batch statistics: subtract the mean of dout and its projection on xhat
-        return scale * (dout - (dbias.reshape(shape) + xhat * dweight.reshape(shape)) / count)
+        return dx.reshape(dout.shape)
 
     def config(self) -> dict:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
