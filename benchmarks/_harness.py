@@ -92,3 +92,9 @@ def alternate(script: str, libraries: list[str], case_args: list[str], rounds: i
 
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(v for run in runs for v in run[key])
+
+
+def best_of(runs: list[dict], key: str) -> float:
+    """The fastest sample: this machine's stalls only ever add time, so the minimum shows
+    the code's own speed where stalls hit most calls and move the median."""
+    return min(v for run in runs for v in run[key])

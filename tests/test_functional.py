@@ -154,3 +154,16 @@ def test_threaded_kernels_give_bit_identical_results(rng, monkeypatch, stride):
     assert calls and max(calls) == 2  # two helper threads beside the caller
     for a, b_ in zip(threaded, single):
         np.testing.assert_array_equal(a, b_)
+
+
+def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
+    monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "2")
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    out = np.zeros((4, 6))
+
+    def outer(rows):
+        def inner(cols):
+            out[rows, cols] += 1
+        parallel.parallel_slices(inner, 6, 6)
+    parallel.parallel_slices(outer, 4, 24)
+    np.testing.assert_array_equal(out, np.ones((4, 6)))

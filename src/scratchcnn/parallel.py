@@ -21,6 +21,7 @@ MIN_PARALLEL_ELEMENTS = 1 << 20
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_inside = threading.local()  # set while a slice runs: nested calls stay in their thread
 
 
 def num_threads() -> int:
@@ -59,14 +60,23 @@ def parallel_slices(fn, length: int, elements: int) -> None:
     thread.  ``fn`` must only write memory that belongs to its slice.
     """
     parts = min(num_threads(), length, max(1, elements // MIN_PARALLEL_ELEMENTS))
-    if parts <= 1:
+    if parts <= 1 or getattr(_inside, "active", False):
         fn(slice(0, length))
         return
     bounds = [length * k // parts for k in range(parts + 1)]
     slices = [slice(bounds[k], bounds[k + 1]) for k in range(parts)]
-    futures = [_executor(parts - 1).submit(fn, s) for s in slices[1:]]
+    futures = [_executor(parts - 1).submit(_run_slice, fn, s) for s in slices[1:]]
     try:
-        fn(slices[0])
+        _run_slice(fn, slices[0])
     finally:
         for future in futures:
             future.result()
+
+
+def _run_slice(fn, part: slice) -> None:
+    # a worker waiting on its own nested jobs could deadlock the pool: run them inline
+    _inside.active = True
+    try:
+        fn(part)
+    finally:
+        _inside.active = False
