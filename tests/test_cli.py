@@ -94,3 +94,30 @@ def test_verbose_logs_function_and_line(capsys, monkeypatch):
 def test_bad_dataset_is_a_clear_error():
     with pytest.raises(SystemExit, match="--dataset must be mnist, fashion-mnist or a directory"):
         main(["train", "--dataset", "nope"])
+
+
+def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, monkeypatch):
+    from scratchcnn import cli, datasets, io, model as model_module
+    rng = np.random.default_rng(0)
+    x = rng.random((80, 1, 28, 28), dtype=np.float32)
+    y = np.arange(80) % 10
+    tiny = datasets.DataSplits((x, y), (x[:20], y[:20]), "test", "tiny")
+    monkeypatch.setattr(cli, "_load_data", lambda name, offline: tiny)
+    args = ["train", "--batch-size", "32", "--validation-split", "0"]
+    assert main(args + ["--epochs", "1", "--out", str(tmp_path / "one")]) == 0
+
+    backward = model_module.Sequential.backward
+    calls = []
+
+    def ctrl_c_in_epoch_two(self, dout):  # 3 batches an epoch: the 4th is epoch 2's first
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return backward(self, dout)
+    monkeypatch.setattr(model_module.Sequential, "backward", ctrl_c_in_epoch_two)
+    assert main(args + ["--epochs", "3", "--out", str(tmp_path / "cut")]) == 130
+    assert "holds the model after epoch 1" in capsys.readouterr().err
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    kept, one = io.load(tmp_path / "cut" / "model.npz"), io.load(tmp_path / "one" / "model.npz")
+    for (name, a), (_, b) in zip(kept.state_dict().items(), one.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)

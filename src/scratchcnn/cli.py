@@ -116,15 +116,27 @@ def cmd_train(args) -> int:
     print(f"model={args.model} params={sum(p.size for p in model.parameters())} "
           f"optimizer={args.optimizer} lr={args.lr} batch_size={args.batch_size} "
           f"epochs={args.epochs} seed={args.seed}", flush=True)
-    start = time.perf_counter()
-    history = model.fit(x_train, y_train, args.epochs, args.batch_size, optimizer=optimizer,
-                        validation_data=(x[val], y[val]) if n_val else None,
-                        seed=args.seed, scheduler=scheduler)
-    train_time = time.perf_counter() - start
-    result = model.evaluate(x_test, y_test)
     out = args.out or os.path.join("runs", f"{args.model}-{data.name}")
     os.makedirs(out, exist_ok=True)
-    model_path = model.save(os.path.join(out, "model.npz"))
+    model_path = os.path.join(out, "model.npz")
+
+    def keep(trainer):  # after every epoch: a crash or Ctrl-C loses one epoch at most
+        model.save(model_path)
+    start = time.perf_counter()
+    try:
+        history = model.fit(x_train, y_train, args.epochs, args.batch_size,
+                            optimizer=optimizer, seed=args.seed, scheduler=scheduler,
+                            validation_data=(x[val], y[val]) if n_val else None,
+                            on_epoch_end=keep)
+    except KeyboardInterrupt:
+        done = model.trainer.epoch if model.trainer is not None else 0
+        print(f"\nscratchcnn: interrupted in epoch {done + 1}; "
+              + (f"{model_path} holds the model after epoch {done}" if done else
+                 "no epoch had finished, nothing was saved"), file=sys.stderr)
+        return 130
+    train_time = time.perf_counter() - start
+    result = model.evaluate(x_test, y_test)
+    model_path = model.save(model_path)
     metrics = {"test_loss": result["loss"], "test_accuracy": result["accuracy"],
                "train_seconds": train_time, "history": history.history, **model.meta,
                "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size,
