@@ -5,8 +5,9 @@
 Prints a Markdown table: median milliseconds for forward and for forward+backward, the
 ratio ours/torch (the target is judged on these medians), the fastest forward+backward
 sample of each side and their ratio, and each side's peak extra memory.  Each library
-runs in its own child process (see ``_harness.py``).  The first layer of a network needs no dL/dx, so the
-"LeNet conv1" case skips it on both sides (torch: input without ``requires_grad``).
+runs in its own child process (see ``_harness.py``).  The first layer of a network needs
+no dL/dx, so the "LeNet conv1" case skips it on both sides (torch: input without
+``requires_grad``).
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ class _BatchNorm(Layer):
                 np.subtract(xs, mean[ch, None], out=xh)
                 var[ch] = np.einsum("ncl,ncl->c", xh, xh) / count
             else:
-                mean[ch], var[ch] = self.buffers["running_mean"][ch], self.buffers["running_var"][ch]
+                mean[ch] = self.buffers["running_mean"][ch]
+                var[ch] = self.buffers["running_var"][ch]
                 np.subtract(xs, mean[ch, None], out=xh)
             inv_std[ch] = 1.0 / np.sqrt(var[ch] + self.eps)
             xh *= inv_std[ch, None]
