@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 MIN_PARALLEL_ELEMENTS = 1 << 20
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 _inside = threading.local()  # set while a slice runs: nested calls stay in their thread
 
@@ -37,16 +38,17 @@ def num_threads() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
+        if _pool is None or _pool_size < workers:
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="scratchcnn")
+            _pool_size = workers
         return _pool
 
 
 def _forget_pool() -> None:  # a forked child does not inherit the pool's threads
-    global _pool
-    _pool = None
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
 
 
 if hasattr(os, "register_at_fork"):
