@@ -368,15 +368,11 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         m = stop - start
         cols = im2col_strips(phases, g, start, stop,
                              out=ws.get("cols", (g.c, g.kh, g.kw, m, g.strip), x.dtype))
-        wide = ws.get("out_wide", (o, m, g.strip), x.dtype)
-        if per_sample:
-            np.matmul(w2, cols.reshape(g.ckk, m, g.strip).transpose(1, 0, 2),
-                      out=wide.transpose(1, 0, 2))
-        else:
-            np.matmul(w2, cols.reshape(g.ckk, m * g.strip), out=wide.reshape(o, m * g.strip))
+        wide = ws.get("out_wide", (o, m * g.strip), x.dtype)
+        _product(w2, cols.reshape(g.ckk, m * g.strip), wide, g.strip, per_sample)
         if bias is not None:  # on the contiguous rows: much faster than after the transpose
-            wide2 = wide.reshape(o, m * g.strip)
-            parallel_slices(lambda ch: wide2[ch].__iadd__(bias[ch, None]), o, wide.size)
+            parallel_slices(lambda ch: np.add(wide[ch], bias[ch, None], out=wide[ch]), o,
+                            wide.size)
         assign(out[start:stop], wide.reshape(o, m, g.ho, g.wq)[..., :g.wo].transpose(1, 0, 2, 3))
     return out, (g, phases, cols if chunk >= g.n else None)
 
@@ -421,16 +417,21 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
         for start in range(0, g.n, chunk):
             stop = min(g.n, start + chunk)
             m = stop - start
-            d2 = dwide[:, start * g.strip:stop * g.strip]
-            dcols = ws.get("dcols", (g.ckk, m, g.strip), dout.dtype)
-            if per_sample:
-                np.matmul(w2.T, d2.reshape(o, m, g.strip).transpose(1, 0, 2),
-                          out=dcols.transpose(1, 0, 2))
-            else:
-                np.matmul(w2.T, d2, out=dcols.reshape(g.ckk, m * g.strip))
+            dcols = ws.get("dcols", (g.ckk, m * g.strip), dout.dtype)
+            _product(w2.T, dwide[:, start * g.strip:stop * g.strip], dcols, g.strip, per_sample)
             col2im_strips(dcols.reshape(g.c, g.kh, g.kw, m, g.strip), g, dphases, start, stop)
         dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype))
     return dx, dw2.reshape(weight.shape), dbias
+
+
+def _product(a: np.ndarray, b2: np.ndarray, out2: np.ndarray, strip: int, per_sample: bool):
+    """out2 (R, n*L) = a (R, K) @ b2 (K, n*L), whole or as n products of L columns."""
+    if not per_sample:
+        np.matmul(a, b2, out=out2)
+        return
+    k, r, m = b2.shape[0], out2.shape[0], b2.shape[1] // strip
+    np.matmul(a, b2.reshape(k, m, strip).transpose(1, 0, 2),
+              out=out2.reshape(r, m, strip).transpose(1, 0, 2))
 
 
 def _weight_grad(d2: np.ndarray, cols2: np.ndarray, strip: int, per_sample: bool):
