@@ -54,20 +54,24 @@ def test_col2im_is_the_adjoint_of_im2col(geo, seed):
 
 @settings(max_examples=60)
 @given(geo=geometries(), seed=st.integers(0, 999))
-def test_strip_kernels_are_adjoint_and_agree_with_im2col(geo, seed):
+def test_line_kernels_are_adjoint_and_agree_with_im2col(geo, seed):
     shape, k, s, pads, d = geo
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     g = F.ConvGeometry(shape, k, s, pads, d)
     phases = F.to_phases(x, g, np.empty(g.phases_size))
-    cols = F.im2col_strips(phases, g)
-    # the real (non-junk) part of the strips is exactly im2col of the padded input
+    cols = F.im2col_lines(phases, g)
+    # the real (non-junk) part of the lines is exactly im2col of the padded input
     xp = F.pad(x, pads)
-    real = cols.reshape(*cols.shape[:4], g.ho, g.wq)[..., :g.wo]
+    real = cols.reshape(*cols.shape[:3], g.ho, g.n, g.wq)[..., :g.wo].transpose(0, 1, 2, 4, 3, 5)
     np.testing.assert_array_equal(real, F.im2col(xp, k, s, d))
+    # a chunk of output rows is the same slice of the whole
+    if g.ho > 1:
+        part = F.im2col_lines(phases, g, 1, g.ho)
+        np.testing.assert_array_equal(part, cols[..., g.line:])
     # <im2col(P x), y> == <x, P^T col2im(y)>
     y = rng.standard_normal(cols.shape)
-    back = F.col2im_strips(y, g, np.zeros(g.phases_size))
+    back = F.col2im_lines(y, g, np.zeros(g.phases_size))
     dx = F.from_phases(back, g, np.empty(shape))
     assert np.vdot(cols, y) == pytest.approx(np.vdot(x, dx), rel=1e-11, abs=1e-11)
 
@@ -107,23 +111,24 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
     whole, saved = F.conv2d_forward(x, w, b, *args)
     assert saved[2] is not None
     grads = F.conv2d_backward(dout, w, saved)
-    # columns of 3 samples at most: forward and backward go chunk by chunk
-    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 3 * 27 * 5 * 6 * 8)
+    # columns of 2 output rows at most: forward and backward go chunk by chunk
+    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 27 * 7 * 6 * 8)
+    monkeypatch.setattr(F, "DCOLS_BYTES", 27 * 7 * 6 * 8)
     chunked, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
     assert saved[2] is None
-    np.testing.assert_allclose(chunked, whole, rtol=1e-13)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
     for a, b_ in zip(F.conv2d_backward(dout, w, saved), grads):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
 def test_vgg_sized_layer_keeps_columns_bounded():
     # 64 channels at 224x224 in a batch of 16 would need 64*9*16*224*226*4 B = 1.9 GB of
-    # columns at once; the workspace never holds more than the bound (or one sample).
+    # columns at once; the workspace never holds more than the bound (or one output row).
     g = F.ConvGeometry((16, 64, 224, 224), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    per_sample = g.ckk * g.strip * 4
-    assert per_sample * 16 > 1.5e9
-    chunk = F._chunk_size(16, per_sample)
-    assert chunk * per_sample <= max(F.MAX_COLUMN_BYTES, per_sample)
+    per_row = g.ckk * g.line * 4
+    assert per_row * g.ho > 1.5e9
+    rows = F._rows_per_chunk(g.ho, per_row)
+    assert rows * per_row <= max(F.MAX_COLUMN_BYTES, per_row)
     # and a real (smaller) call holds only chunk-sized buffers
     ws = F.Workspace()
     x = np.ones((3, 64, 56, 56), np.float32)
@@ -131,7 +136,7 @@ def test_vgg_sized_layer_keeps_columns_bounded():
     g = F.ConvGeometry(x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), ws)
     cols = ws._buffers["cols"]
-    assert cols.nbytes <= max(F.MAX_COLUMN_BYTES, g.ckk * g.strip * 4)
+    assert cols.nbytes <= max(F.MAX_COLUMN_BYTES, g.ckk * g.line * 4)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

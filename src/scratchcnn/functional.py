@@ -160,22 +160,25 @@ def col2im(cols: np.ndarray, padded_shape: tuple, stride: Pair = (1, 1),
 # The fast path.  A stride-s convolution is a sum of stride-1 convolutions over the s*s
 # "phases" of the padded input (phase (a, b) holds the pixels at rows a, a+s, ... and
 # columns b, b+s, ...).  Kernel offset (i, j) reads phase ((i*dh) % sh, (j*dw) % sw)
-# shifted by ((i*dh) // sh, (j*dw) // sw).  In a phase image of width Wq flattened to one
-# line, the values one kernel offset needs for all outputs of one (channel, sample) form
-# one contiguous strip of Ho*Wq values: Ho rows of Wq, of which the first Wo are real
-# outputs and the last Wq - Wo are "junk" that spill into the next row.  Strips make
-# im2col and col2im copies and adds of long contiguous runs.  The junk columns cost a
-# little extra GEMM work; in backward they are fed zeros, so they add nothing.
+# shifted by ((i*dh) // sh, (j*dw) // sw).
 #
-# Phases are stored channel-major, (sh, sw, C, N, Hq, Wq), and so are the columns,
-# (C, kh, kw, N, Ho*Wq): one (C*kh*kw, N*Ho*Wq) matrix, which the GEMMs take either whole
-# or one sample at a time (see :func:`_per_sample`).  Each (phase, channel) row of N
-# images ends in ``slack`` spare values: the last strip of a row spills that far past
-# it.  So the rows never share memory, and threads may add into different channels.
+# Each phase is stored rows-outside, samples-inside: (C, Hq, N, Wq), so that one "line"
+# holds row y of every sample, N*Wq values.  Flattened, the values that kernel offset
+# (i, j) needs for output rows y0:y1 of every sample are then ONE contiguous run of
+# (y1-y0)*N*Wq values, starting (y0 + qi)*N*Wq + qj into the phase.  In each line the first
+# Wo values of every sample are real outputs and the last Wq - Wo are "junk" that read
+# into the next sample: they cost a little extra GEMM work and are dropped; in backward
+# they are fed zeros, so they add nothing.  So im2col and col2im are a few long copies
+# and adds per channel, and the column matrix (C*kh*kw, rows*N*Wq) meets the weights
+# (O, C*kh*kw) in one GEMM.  Large layers go in chunks of output rows.
+#
+# Each (phase, channel) image ends in ``slack`` spare values (the last run of the last
+# line spills that far past it): channels never share memory, so threads may add into
+# different channels at once.
 
 
 class ConvGeometry:
-    """Sizes of one convolution call (see the comment above for phases and strips)."""
+    """Sizes of one convolution call (see the comment above for phases and lines)."""
 
     def __init__(self, x_shape, kernel_size: Pair, stride: Pair, pads: Pads, dilation: Pair):
         self.n, self.c, self.h, self.w = x_shape
@@ -185,11 +188,10 @@ class ConvGeometry:
         wp = self.w + pads[1][0] + pads[1][1]
         self.ho, self.wo = output_hw(hp, wp, kernel_size, stride, dilation)
         self.hq, self.wq = -(-hp // self.sh), -(-wp // self.sw)  # phase image size
-        self.strip = self.ho * self.wq
-        self.image = self.hq * self.wq
-        # the last strip of a row of images reads this far past the row's end
+        self.line = self.n * self.wq  # one row of every sample
+        # the last run of an image reads this far past the image's end
         self.slack = self.dw * (self.kw - 1) // self.sw
-        self.row = self.n * self.image + self.slack
+        self.row = self.hq * self.line + self.slack  # one (phase, channel) image and slack
         self.phases_size = self.sh * self.sw * self.c * self.row
         self.ckk = self.c * self.kh * self.kw
 
@@ -213,20 +215,14 @@ class ConvGeometry:
                            slice(y0, y0 + len(rows)), slice(x0, x0 + len(cols)))
 
     def phase_images(self, phases: np.ndarray) -> np.ndarray:
-        """Writable view (sh, sw, C, N, Hq, Wq) of the images in a phase buffer."""
+        """Writable view (sh, sw, C, Hq, N, Wq) of the images in a phase buffer."""
         item = phases.itemsize
-        return as_strided(phases, (self.sh, self.sw, self.c, self.n, self.hq, self.wq),
+        return as_strided(phases, (self.sh, self.sw, self.c, self.hq, self.n, self.wq),
                           (self.sw * self.c * self.row * item, self.c * self.row * item,
-                           self.row * item, self.image * item, self.wq * item, item))
-
-    def strip_view(self, phases: np.ndarray, i: int, j: int, start: int = 0,
-                   stop: int | None = None, writeable: bool = False) -> np.ndarray:
-        """View (C, n, Ho*Wq) of the strips that kernel offset (i, j) reads, samples start:stop."""
-        return self.group_view(phases, slice(i, i + 1), slice(j, j + 1), start, stop,
-                               writeable)[:, 0, 0]
+                           self.row * item, self.line * item, self.wq * item, item))
 
     def offset_groups(self):
-        """Slices (rows, cols) of kernel offsets whose strips lie evenly spaced in one phase.
+        """Slices (rows, cols) of kernel offsets whose runs lie evenly spaced in one phase.
 
         Offsets i, i + T, i + 2T, ... with T = sh / gcd(dh, sh) read the same phase, each
         ``dh / gcd(dh, sh)`` phase rows below the last (likewise for columns); so one
@@ -238,26 +234,29 @@ class ConvGeometry:
             for j0 in range(min(tj, self.kw)):
                 yield slice(i0, self.kh, ti), slice(j0, self.kw, tj)
 
-    def group_view(self, phases: np.ndarray, rows: slice, cols: slice, start: int = 0,
-                   stop: int | None = None, writeable: bool = False) -> np.ndarray:
-        """View (C, len(rows), len(cols), n, Ho*Wq) of the strips of one offset group."""
-        stop = self.n if stop is None else stop
+    def group_view(self, phases: np.ndarray, rows: slice, cols: slice, y0: int, y1: int,
+                   writeable: bool = False) -> np.ndarray:
+        """View (C, len(rows), len(cols), (y1-y0)*N*Wq) of one offset group's runs.
+
+        Entry [c, i, j, q] is what kernel offset (rows[i], cols[j]) of channel c reads for
+        output position q of output rows y0:y1.
+        """
         i0, j0 = rows.start, cols.start
         ni = len(range(self.kh)[rows])
         nj = len(range(self.kw)[cols])
         a, si = divmod(i0 * self.dh, self.sh)[::-1]
         b, sj = divmod(j0 * self.dw, self.sw)[::-1]
-        first = (a * self.sw + b) * self.c * self.row + start * self.image + si * self.wq + sj
-        step_i = (rows.step or 1) * self.dh // self.sh * self.wq
+        first = (a * self.sw + b) * self.c * self.row + (si + y0) * self.line + sj
+        step_i = (rows.step or 1) * self.dh // self.sh * self.line
         step_j = (cols.step or 1) * self.dw // self.sw
         item = phases.itemsize
-        return as_strided(phases[first:], (self.c, ni, nj, stop - start, self.strip),
-                          (self.row * item, step_i * item, step_j * item,
-                           self.image * item, item), writeable=writeable)
+        return as_strided(phases[first:], (self.c, ni, nj, (y1 - y0) * self.line),
+                          (self.row * item, step_i * item, step_j * item, item),
+                          writeable=writeable)
 
 
 def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = False) -> np.ndarray:
-    """Write the zero-padded x (N, C, H, W) into ``out`` as phases (sh, sw, C, N, Hq, Wq) + slack.
+    """Write the zero-padded x (N, C, H, W) into ``out`` as phases (sh, sw, C, Hq, N, Wq) + slack.
 
     With ``zeroed`` the buffer already holds zeros everywhere but the positions written
     here (the same geometry wrote it last), so only x is copied.
@@ -265,12 +264,12 @@ def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = Fa
     if not zeroed:
         out.fill(0)
     ph = g.phase_images(out)
-    x_cn = x.transpose(1, 0, 2, 3)
+    x_chnw = x.transpose(1, 2, 0, 3)
     copies = list(g.phase_copies())
 
     def copy(channels):
         for a, b, xr, xc, pr, pc in copies:
-            ph[a, b, channels, :, pr, pc] = x_cn[channels, :, xr, xc]
+            ph[a, b, channels, pr, :, pc] = x_chnw[channels, xr, :, xc]
     parallel_slices(copy, g.c, x.size)
     return out
 
@@ -278,37 +277,38 @@ def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = Fa
 def from_phases(phases: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """The adjoint of :func:`to_phases`: the x (N, C, H, W) positions of a phase buffer."""
     ph = g.phase_images(phases)
-    out_cn = out.transpose(1, 0, 2, 3)
+    out_chnw = out.transpose(1, 2, 0, 3)
     copies = list(g.phase_copies())
 
     def copy(channels):
         for a, b, xr, xc, pr, pc in copies:
-            out_cn[channels, :, xr, xc] = ph[a, b, channels, :, pr, pc]
+            out_chnw[channels, xr, :, xc] = ph[a, b, channels, pr, :, pc]
     parallel_slices(copy, g.c, out.size)
     return out
 
 
-def im2col_strips(phases: np.ndarray, g: ConvGeometry, start: int = 0, stop: int | None = None,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """Strip columns (C, kh, kw, n, Ho*Wq) of samples start:stop of a phase buffer."""
-    stop = g.n if stop is None else stop
+def im2col_lines(phases: np.ndarray, g: ConvGeometry, y0: int = 0, y1: int | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Columns (C, kh, kw, (y1-y0)*N*Wq) of output rows y0:y1 from a phase buffer."""
+    y1 = g.ho if y1 is None else y1
     if out is None:
-        out = np.empty((g.c, g.kh, g.kw, stop - start, g.strip), dtype=phases.dtype)
-    groups = [(rows, cols, g.group_view(phases, rows, cols, start, stop))
+        out = np.empty((g.c, g.kh, g.kw, (y1 - y0) * g.line), dtype=phases.dtype)
+    groups = [(rows, cols, g.group_view(phases, rows, cols, y0, y1))
               for rows, cols in g.offset_groups()]
 
-    def copy(samples):
+    def copy(part):  # a range of positions, for every channel and offset
         for rows, cols, view in groups:
-            np.copyto(out[:, rows, cols, samples], view[:, :, :, samples])
-    parallel_slices(copy, stop - start, out.size)
+            np.copyto(out[:, rows, cols, part], view[..., part])
+    parallel_slices(copy, out.shape[3], out.size)
     return out
 
 
-def col2im_strips(cols: np.ndarray, g: ConvGeometry, phases: np.ndarray, start: int = 0,
-                  stop: int | None = None) -> np.ndarray:
-    """Adjoint of :func:`im2col_strips`: add columns (C, kh, kw, n, Ho*Wq) into ``phases``."""
-    stop = g.n if stop is None else stop
-    views = [(i, j, g.strip_view(phases, i, j, start, stop, writeable=True))
+def col2im_lines(cols: np.ndarray, g: ConvGeometry, phases: np.ndarray, y0: int = 0,
+                 y1: int | None = None) -> np.ndarray:
+    """Adjoint of :func:`im2col_lines`: add columns (C, kh, kw, (y1-y0)*N*Wq) into ``phases``."""
+    y1 = g.ho if y1 is None else y1
+    views = [(i, j, g.group_view(phases, slice(i, i + 1), slice(j, j + 1), y0, y1,
+                                 writeable=True)[:, 0, 0])
              for i in range(g.kh) for j in range(g.kw)]
 
     def add(channels):  # overlapping offsets: one add each; channels never overlap
@@ -323,25 +323,38 @@ def assign(dst: np.ndarray, src: np.ndarray) -> None:
     parallel_slices(lambda s: np.copyto(dst[s], src[s]), dst.shape[0], dst.size)
 
 
-def _chunk_size(n: int, per_sample_bytes: int, bound: int | None = None) -> int:
-    """Samples per chunk so that a chunk's columns stay within ``bound`` bytes.
+def _rows_per_chunk(rows: int, row_bytes: int, bound: int | None = None) -> int:
+    """Output rows per chunk so that a chunk's columns stay within ``bound`` bytes.
 
-    The batch is split into equal chunks (BLAS runs best on equal-sized products).
+    The rows are split into equal chunks (BLAS runs best on equal-sized products).
     """
     bound = MAX_COLUMN_BYTES if bound is None else bound
-    most = max(1, min(n, bound // max(per_sample_bytes, 1)))
-    return -(-n // -(-n // most))
+    most = max(1, min(rows, bound // max(row_bytes, 1)))
+    return -(-rows // -(-rows // most))
 
 
-def _per_sample(out_channels: int, ckk: int, backward: bool) -> bool:
-    """Whether a GEMM with weights (O, C*kh*kw) runs best as one product per sample.
+#: Column count of one product when a GEMM is split into many (see :func:`_piece`).
+PIECE_COLUMNS = 2048
+
+
+def _piece(out_channels: int, ckk: int, line: int, backward: bool) -> int | None:
+    """Columns per product when a GEMM with weights (O, C*kh*kw) runs best split, else None.
 
     OpenBLAS is slow on a product whose small side is tiny and whose long side is huge,
-    e.g. (6, 25) @ (25, 114688) for LeNet's first layer: there, one product per sample is
-    up to 3x faster.  For larger weights one whole product wins (up to 1.7x).  The
-    thresholds come from ``benchmarks/bench_layers.py``'s shapes on OpenBLAS 0.3.
+    e.g. (6, 25) @ (25, 114688) for LeNet's first layer: there, a batch of products of
+    ~2000 columns is up to 2.5x faster.  For larger weights one whole product wins.  The
+    thresholds come from ``benchmarks/bench_layers.py``'s shapes on OpenBLAS 0.3.  The
+    piece divides ``line``, so it divides every chunk of whole lines.
     """
-    return out_channels * ckk <= (1024 if backward else 256)
+    if out_channels * ckk > (1024 if backward else 256):
+        return None
+    best = max(d for d in _divisors(line) if d <= PIECE_COLUMNS)
+    return best if best >= 256 else None
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in small]
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -350,8 +363,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw), plus bias (O,).
 
     Returns ``(out, saved)``: out is (N, O, Ho, Wo); ``saved`` is what
-    :func:`conv2d_backward` needs (the geometry, the phase buffer and, when the batch was
-    small enough to keep them, the strip columns).
+    :func:`conv2d_backward` needs (the geometry, the phase buffer and, when the layer was
+    small enough to take in one chunk, the columns).
     """
     ws = workspace if workspace is not None else Workspace()
     o = weight.shape[0]
@@ -359,22 +372,20 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     phases, zeroed = ws.get_zeroed("phases", (g.phases_size,), x.dtype, key=g.phases_key())
     to_phases(x, g, phases, zeroed)
     w2 = weight.reshape(o, g.ckk)
-    per_sample = _per_sample(o, g.ckk, backward=False)
-    out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
-    chunk = _chunk_size(g.n, g.ckk * g.strip * x.dtype.itemsize)
+    piece = _piece(o, g.ckk, g.line, backward=False)
+    wide = ws.get("out_wide", (o, g.ho * g.line), x.dtype)
+    rows = _rows_per_chunk(g.ho, g.ckk * g.line * x.dtype.itemsize)
     cols = None
-    for start in range(0, g.n, chunk):  # one pass unless the columns would exceed the bound
-        stop = min(g.n, start + chunk)
-        m = stop - start
-        cols = im2col_strips(phases, g, start, stop,
-                             out=ws.get("cols", (g.c, g.kh, g.kw, m, g.strip), x.dtype))
-        wide = ws.get("out_wide", (o, m * g.strip), x.dtype)
-        _product(w2, cols.reshape(g.ckk, m * g.strip), wide, g.strip, per_sample)
-        if bias is not None:  # on the contiguous rows: much faster than after the transpose
-            parallel_slices(lambda ch: np.add(wide[ch], bias[ch, None], out=wide[ch]), o,
-                            wide.size)
-        assign(out[start:stop], wide.reshape(o, m, g.ho, g.wq)[..., :g.wo].transpose(1, 0, 2, 3))
-    return out, (g, phases, cols if chunk >= g.n else None)
+    for y0 in range(0, g.ho, rows):  # one pass unless the columns would exceed the bound
+        y1 = min(g.ho, y0 + rows)
+        cols = im2col_lines(phases, g, y0, y1,
+                            out=ws.get("cols", (g.c, g.kh, g.kw, (y1 - y0) * g.line), x.dtype))
+        _product(w2, cols.reshape(g.ckk, -1), wide[:, y0 * g.line:y1 * g.line], piece)
+    if bias is not None:  # on the contiguous rows: much faster than after the transpose
+        parallel_slices(lambda ch: np.add(wide[ch], bias[ch, None], out=wide[ch]), o, wide.size)
+    out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
+    assign(out, wide.reshape(o, g.ho, g.n, g.wq)[..., :g.wo].transpose(2, 0, 1, 3))
+    return out, (g, phases, cols if rows >= g.ho else None)
 
 
 def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bool = True,
@@ -389,58 +400,55 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     g, phases, cols = saved
     o = weight.shape[0]
     w2 = weight.reshape(o, g.ckk)
-    per_sample = _per_sample(o, g.ckk, backward=True)
-    # dout laid out like the strips, (O, N, Ho, Wq); the junk columns are never written,
+    piece = _piece(o, g.ckk, g.line, backward=True)
+    # dout laid out like the columns, (O, Ho, N, Wq); the junk columns are never written,
     # so they keep the zeros the buffer got when this geometry first used it
-    dwide, _ = ws.get_zeroed("dout_wide", (o, g.n, g.ho, g.wq), dout.dtype,
-                             key=(g.wo, "dout"))
-    assign(dwide[..., :g.wo], dout.transpose(1, 0, 2, 3))
-    dwide = dwide.reshape(o, g.n * g.strip)
+    dwide, _ = ws.get_zeroed("dout_wide", (o, g.ho, g.n, g.wq), dout.dtype, key=(g.wo, "dout"))
+    assign(dwide[..., :g.wo], dout.transpose(1, 2, 0, 3))
+    dwide = dwide.reshape(o, g.ho * g.line)
     dbias = dwide.sum(axis=1) if has_bias else None
     dw2 = np.zeros((o, g.ckk), dtype=dout.dtype)
-    per_sample_bytes = g.ckk * g.strip * dout.dtype.itemsize
-    chunk = g.n if cols is not None else _chunk_size(g.n, per_sample_bytes)
-    for start in range(0, g.n, chunk):
-        stop = min(g.n, start + chunk)
-        if cols is None or chunk < g.n:
-            cols = im2col_strips(phases, g, start, stop, out=ws.get(
-                "cols", (g.c, g.kh, g.kw, stop - start, g.strip), dout.dtype))
-        dw2 += _weight_grad(dwide[:, start * g.strip:stop * g.strip], cols.reshape(g.ckk, -1),
-                            g.strip, per_sample)
+    row_bytes = g.ckk * g.line * dout.dtype.itemsize
+    rows = g.ho if cols is not None else _rows_per_chunk(g.ho, row_bytes)
+    for y0 in range(0, g.ho, rows):
+        y1 = min(g.ho, y0 + rows)
+        if rows < g.ho or cols is None:
+            cols = im2col_lines(phases, g, y0, y1, out=ws.get(
+                "cols", (g.c, g.kh, g.kw, (y1 - y0) * g.line), dout.dtype))
+        dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols.reshape(g.ckk, -1), piece)
     dx = None
     if need_dx:
         dphases = ws.get("dphases", (g.phases_size,), dout.dtype)
-        rows = dphases.reshape(-1, g.row)
-        parallel_slices(lambda r: rows[r].fill(0), rows.shape[0], dphases.size)
+        images = dphases.reshape(-1, g.row)
+        parallel_slices(lambda r: images[r].fill(0), images.shape[0], dphases.size)
         # dcols is added into dphases as soon as it is made: small chunks stay in cache
-        chunk = _chunk_size(g.n, per_sample_bytes, DCOLS_BYTES)
-        for start in range(0, g.n, chunk):
-            stop = min(g.n, start + chunk)
-            m = stop - start
-            dcols = ws.get("dcols", (g.ckk, m * g.strip), dout.dtype)
-            _product(w2.T, dwide[:, start * g.strip:stop * g.strip], dcols, g.strip, per_sample)
-            col2im_strips(dcols.reshape(g.c, g.kh, g.kw, m, g.strip), g, dphases, start, stop)
+        rows = _rows_per_chunk(g.ho, row_bytes, DCOLS_BYTES)
+        for y0 in range(0, g.ho, rows):
+            y1 = min(g.ho, y0 + rows)
+            dcols = ws.get("dcols", (g.ckk, (y1 - y0) * g.line), dout.dtype)
+            _product(w2.T, dwide[:, y0 * g.line:y1 * g.line], dcols, piece)
+            col2im_lines(dcols.reshape(g.c, g.kh, g.kw, -1), g, dphases, y0, y1)
         dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype))
     return dx, dw2.reshape(weight.shape), dbias
 
 
-def _product(a: np.ndarray, b2: np.ndarray, out2: np.ndarray, strip: int, per_sample: bool):
-    """out2 (R, n*L) = a (R, K) @ b2 (K, n*L), whole or as n products of L columns."""
-    if not per_sample:
+def _product(a: np.ndarray, b2: np.ndarray, out2: np.ndarray, piece: int | None):
+    """out2 (R, L) = a (R, K) @ b2 (K, L), whole or as L/piece products of ``piece`` columns."""
+    if piece is None:
         np.matmul(a, b2, out=out2)
         return
-    k, r, m = b2.shape[0], out2.shape[0], b2.shape[1] // strip
-    np.matmul(a, b2.reshape(k, m, strip).transpose(1, 0, 2),
-              out=out2.reshape(r, m, strip).transpose(1, 0, 2))
+    k, r, m = b2.shape[0], out2.shape[0], b2.shape[1] // piece
+    np.matmul(a, b2.reshape(k, m, piece).transpose(1, 0, 2),
+              out=out2.reshape(r, m, piece).transpose(1, 0, 2))
 
 
-def _weight_grad(d2: np.ndarray, cols2: np.ndarray, strip: int, per_sample: bool):
-    """(O, C*kh*kw) = d2 (O, n*L) @ cols2 (C*kh*kw, n*L)^T, whole or per sample of L."""
-    if not per_sample:  # OpenBLAS runs this order up to 1.7x faster than d2 @ cols2.T
+def _weight_grad(d2: np.ndarray, cols2: np.ndarray, piece: int | None):
+    """(O, C*kh*kw) = d2 (O, L) @ cols2 (C*kh*kw, L)^T, whole or summed over pieces."""
+    if piece is None:  # OpenBLAS runs this order up to 1.7x faster than d2 @ cols2.T
         return (cols2 @ d2.T).T
-    o, ckk, m = d2.shape[0], cols2.shape[0], d2.shape[1] // strip
-    d3 = d2.reshape(o, m, strip).transpose(1, 0, 2)
-    cols3 = cols2.reshape(ckk, m, strip).transpose(1, 2, 0)
+    o, ckk, m = d2.shape[0], cols2.shape[0], d2.shape[1] // piece
+    d3 = d2.reshape(o, m, piece).transpose(1, 0, 2)
+    cols3 = cols2.reshape(ckk, m, piece).transpose(1, 2, 0)
     return np.matmul(d3, cols3).sum(axis=0)
 
 
