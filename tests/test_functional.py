@@ -121,6 +121,27 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
+    # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
+    x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    g = F.ConvGeometry(x.shape, (3, 3), *args)
+    assert F._piece(3, g.ckk, g.line, backward=False) == 1152
+    assert F._piece(3, g.ckk, g.line, backward=True) == 1152
+    out, saved = F.conv2d_forward(x, w, b, *args)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    pieces = (out, *F.conv2d_backward(dout, w, saved))
+    monkeypatch.setattr(F, "_piece", lambda *a, **k: None)
+    out, saved = F.conv2d_forward(x, w, b, *args)
+    whole = (out, *F.conv2d_backward(dout, w, saved))
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    for a, b_ in zip(pieces, whole):
+        np.testing.assert_allclose(a, b_, rtol=tol, atol=tol * np.abs(b_).max())
+
+
 def test_vgg_sized_layer_keeps_columns_bounded():
     # 64 channels at 224x224 in a batch of 16 would need 64*9*16*224*226*4 B = 1.9 GB of
     # columns at once; the workspace never holds more than the bound (or one output row).
