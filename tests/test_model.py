@@ -125,3 +125,34 @@ def test_same_seed_gives_a_bit_identical_run():
     a, b = run(), run()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_trainer_state_resumes_a_run_bit_for_bit():
+    data = datasets.load_sample()
+    x, y = data.train[0][:192], data.train[1][:192]
+
+    def net(seed):
+        return sc.Sequential([sc.Conv2d(1, 4, 3, rng=seed), sc.BatchNorm2d(4), sc.ReLU(),
+                              sc.MaxPool2d(2), sc.Flatten(), sc.Dropout(0.3, rng=seed + 1),
+                              sc.Linear(4 * 13 * 13, 10, rng=seed + 2)])
+
+    def fit(model, epochs):
+        return model.fit(x, y, epochs=epochs, batch_size=64, optimizer="adam", seed=5,
+                         scheduler=sc.optim.CosineAnnealingLR(3), verbose=0)
+
+    straight = net(0)
+    fit(straight, 3)
+    first = net(0)
+    fit(first, 1)
+    state = first.trainer.state_dict()
+    json.dumps({k: v for k, v in state.items() if k not in ("model", "optimizer")})
+    resumed = net(7)  # other weights and other generators until the state is loaded
+    fit(resumed, 0)
+    resumed.trainer.load_state_dict(state)
+    resumed.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    for k, v in straight.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[k], v, err_msg=k)
+    untimed = [{k: v for k, v in t.history.history.items() if k != "time"}
+               for t in (resumed.trainer, straight.trainer)]
+    assert untimed[0] == untimed[1] and len(untimed[0]["loss"]) == 3
+    assert resumed.trainer.epoch == 3

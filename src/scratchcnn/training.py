@@ -59,6 +59,38 @@ class Trainer:
         self.epoch = 0
         self.history = History()
 
+    def state_dict(self) -> dict:
+        """The whole state of the run: a resumed Trainer continues it bit for bit.
+
+        Arrays (the model's parameters and buffers, the optimiser's moments) and JSON-able
+        values (epoch, learning rates, history, the Generators' states) only.
+        """
+        return {
+            "epoch": self.epoch,
+            "base_lr": self.base_lr,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "layer_rngs": {str(i): layer.rng.bit_generator.state
+                           for i, layer in enumerate(self.model.layers)
+                           if isinstance(getattr(layer, "rng", None), np.random.Generator)},
+            "history": {k: list(v) for k, v in self.history.history.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (into this Trainer's model and optimiser)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.base_lr = int(state["epoch"]), float(state["base_lr"])
+        self.rng.bit_generator.state = state["rng"]
+        for i, rng_state in state["layer_rngs"].items():
+            layer = self.model.layers[int(i)]
+            if not isinstance(getattr(layer, "rng", None), np.random.Generator):
+                raise ValueError(f"Trainer.load_state_dict: layer {i} ({layer.name}) has no "
+                                 "random generator to restore")
+            layer.rng.bit_generator.state = rng_state
+        self.history = History({k: list(v) for k, v in state["history"].items()})
+
     def run(self, x, y, epochs: int, batch_size: int, validation_data=None,
             shuffle: bool = True, verbose: int = 1, on_epoch_end=None) -> History:
         x, y = np.asarray(x), np.asarray(y)

@@ -13,7 +13,7 @@ class Dropout(Layer):
     in evaluation the layer is the identity (inverted dropout, as PyTorch).
 
     The mask comes from the layer's own ``numpy.random.Generator`` (``rng``), whose state
-    is saved with a training checkpoint so that a resumed run draws the same masks.
+    is part of ``Trainer.state_dict()``, so that a resumed run draws the same masks.
     """
 
     def __init__(self, p: float = 0.5, rng=None):
