@@ -134,6 +134,13 @@ def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     out, saved = F.conv2d_forward(x, w, b, *args)
     dout = rng.standard_normal(out.shape).astype(dtype)
     pieces = (out, *F.conv2d_backward(dout, w, saved))
+    # the pieces go to threads; any thread count gives the same bits
+    with monkeypatch.context() as m:
+        m.setenv("SCRATCHCNN_NUM_THREADS", "3")
+        m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+        out, saved = F.conv2d_forward(x, w, b, *args)
+        for a, b_ in zip((out, *F.conv2d_backward(dout, w, saved)), pieces):
+            np.testing.assert_array_equal(a, b_)
     monkeypatch.setattr(F, "_piece", lambda *a, **k: None)
     out, saved = F.conv2d_forward(x, w, b, *args)
     whole = (out, *F.conv2d_backward(dout, w, saved))

@@ -433,13 +433,17 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
 
 
 def _product(a: np.ndarray, b2: np.ndarray, out2: np.ndarray, piece: int | None):
-    """out2 (R, L) = a (R, K) @ b2 (K, L), whole or as L/piece products of ``piece`` columns."""
+    """out2 (R, L) = a (R, K) @ b2 (K, L), whole or as L/piece products of ``piece`` columns.
+
+    OpenBLAS runs each small product on one core, so the pieces are split over threads.
+    """
     if piece is None:
         np.matmul(a, b2, out=out2)
         return
     k, r, m = b2.shape[0], out2.shape[0], b2.shape[1] // piece
-    np.matmul(a, b2.reshape(k, m, piece).transpose(1, 0, 2),
-              out=out2.reshape(r, m, piece).transpose(1, 0, 2))
+    b3 = b2.reshape(k, m, piece).transpose(1, 0, 2)
+    out3 = out2.reshape(r, m, piece).transpose(1, 0, 2)
+    parallel_slices(lambda s: np.matmul(a, b3[s], out=out3[s]), m, a.size * b2.shape[1])
 
 
 def _weight_grad(d2: np.ndarray, cols2: np.ndarray, piece: int | None):
@@ -449,7 +453,9 @@ def _weight_grad(d2: np.ndarray, cols2: np.ndarray, piece: int | None):
     o, ckk, m = d2.shape[0], cols2.shape[0], d2.shape[1] // piece
     d3 = d2.reshape(o, m, piece).transpose(1, 0, 2)
     cols3 = cols2.reshape(ckk, m, piece).transpose(1, 2, 0)
-    return np.matmul(d3, cols3).sum(axis=0)
+    products = np.empty((m, o, ckk), dtype=d2.dtype)  # summed here: the same for any threads
+    parallel_slices(lambda s: np.matmul(d3[s], cols3[s], out=products[s]), m, d2.size * ckk)
+    return products.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- pooling
