@@ -102,6 +102,23 @@ def test_pools_match_the_loop_reference(rng):
                                reference.avg_pool2d(x, (3, 2), (2, 2), (1, 1)), rtol=1e-14)
 
 
+@pytest.mark.parametrize("kernel, stride, pad", [(2, 2, 0), (3, 1, 1)])
+def test_max_pool_gradient_goes_to_the_first_tie_and_the_last_nan(kernel, stride, pad):
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 0, :2] = 1.0  # a tie in the top-left window
+    x[0, 0, 2, 1] = x[0, 0, 3, 0] = np.nan  # two NaNs in the bottom-left one
+    pads = ((pad, pad), (pad, pad))
+    out = F.max_pool2d_forward(x, (kernel,) * 2, (stride,) * 2, pads)
+    dx = F.max_pool2d_backward(np.ones_like(out), x, out, (kernel,) * 2, (stride,) * 2, pads)
+    if kernel == 2:  # as torch.nn.functional.max_pool2d on the CPU
+        np.testing.assert_array_equal(out[0, 0], [[1, 0], [np.nan, 0]])
+        np.testing.assert_array_equal(dx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0],
+                                                 [0, 0, 1, 0], [1, 0, 0, 0]])
+    else:  # the four windows holding both NaNs send theirs to (3, 0), the last of the two
+        np.testing.assert_array_equal(dx[0, 0], [[2, 1, 2, 0], [0, 0, 1, 0],
+                                                 [0, 5, 1, 0], [4, 0, 0, 0]])
+
+
 def test_chunked_conv_equals_one_pass(rng, monkeypatch):
     x = rng.standard_normal((7, 3, 9, 9))
     w = rng.standard_normal((4, 3, 3, 3))

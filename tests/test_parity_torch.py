@@ -74,22 +74,29 @@ def test_conv2d_matches_torch(cfg):
 
 @st.composite
 def pool_configs(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    if draw(st.booleans()):  # the common 2x2 pool, which has a path of its own
+        (kh, kw), stride, ph, pw = (2, 2), None, 0, 0
+    else:
+        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+        ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     return dict(kernel_size=(kh, kw), stride=stride, padding=(ph, pw),
                 n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)),
                 h=draw(st.integers(max(1, kh - 2 * ph), 11)),
                 w=draw(st.integers(max(1, kw - 2 * pw), 11)), unbatched=draw(st.booleans()),
-                dtype=draw(dtypes), ties=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+                dtype=draw(dtypes), values=draw(st.sampled_from(["normal", "ties", "nan"])),
+                seed=draw(st.integers(0, 2**16)))
 
 
 def pool_input(cfg, rng):
     shape = (cfg["c"], cfg["h"], cfg["w"]) if cfg["unbatched"] else \
         (cfg["n"], cfg["c"], cfg["h"], cfg["w"])
-    if cfg["ties"]:  # few distinct values: many ties inside windows
-        return rng.integers(0, 3, shape).astype(cfg["dtype"])
-    return rng.standard_normal(shape).astype(cfg["dtype"])
+    if cfg["values"] == "normal":
+        return rng.standard_normal(shape).astype(cfg["dtype"])
+    x = rng.integers(0, 3, shape).astype(cfg["dtype"])  # few values: many ties in windows
+    if cfg["values"] == "nan":  # and windows with one or several NaNs
+        x[rng.random(shape) < 0.2] = np.nan
+    return x
 
 
 @settings(max_examples=150)

@@ -467,6 +467,8 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pad
     The maximum of the kh*kw strided sub-grids of the input, one whole-array
     ``np.maximum`` per kernel offset (much faster than reducing a 6-D window view).
     """
+    if _is_2x2(kernel_size, stride, pads, dilation):
+        return _max_pool_2x2(x)
     kh, kw = kernel_size
     windows = sliding_windows(pad(x, pads, value=-np.inf), kernel_size, stride, dilation)
     out = windows[:, :, 0, 0].copy()
@@ -480,7 +482,8 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     """Route each dout (N, C, Ho, Wo) entry to the input position that held the maximum.
 
     x and out are the forward input and output.  On ties the first position in row-major
-    window order takes the gradient, as in PyTorch; so does a NaN.
+    window order takes the gradient; in a window whose maximum is NaN, the last NaN does
+    (both as PyTorch's CPU kernel).
     """
     kh, kw = kernel_size
     ho, wo = dout.shape[2:]
@@ -494,26 +497,45 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
         dxp[:, :, :, wo * stride[1]:] = 0
     else:
         dxp = np.zeros(xp.shape, dtype=dout.dtype)
-    has_nan = bool(np.isnan(out).any())
-    pending = None  # windows whose maximum is not yet found
-    for k in range(kh * kw):
-        i, j = divmod(k, kw)
-        hit = windows[:, :, i, j] == out
-        if has_nan:  # the first NaN is the maximum
-            hit |= np.isnan(windows[:, :, i, j])
-        if pending is None:
-            pending = ~hit
-        elif k < kh * kw - 1:
-            hit &= pending
-            pending &= ~hit
-        else:
-            hit &= pending
+    offsets = [divmod(k, kw) for k in range(kh * kw)]
+    # NaN equals nothing, so a NaN window gets no hit here and is handled below
+    for (i, j), hit in zip(offsets, _only_first(windows[:, :, i, j] == out for i, j in offsets)):
         grid = offset_grid(dxp, i, j, (ho, wo), stride, dilation)
         if tiled:
             np.multiply(dout, hit, out=grid)
         else:
             grid += np.where(hit, dout, 0)
+    if np.isnan(out).any():
+        nan_hits = _only_first(np.isnan(windows[:, :, i, j]) for i, j in reversed(offsets))
+        for (i, j), hit in zip(reversed(offsets), nan_hits):
+            offset_grid(dxp, i, j, (ho, wo), stride, dilation)[...] += np.where(hit, dout, 0)
     return np.ascontiguousarray(unpad(dxp, pads))
+
+
+def _only_first(hits):
+    """Yield each boolean array of ``hits`` less the positions an earlier one already had."""
+    pending = None  # positions with no hit yet
+    for hit in hits:
+        if pending is None:
+            pending = ~hit
+        else:
+            hit &= pending
+            pending &= ~hit
+        yield hit
+
+
+def _is_2x2(kernel_size: Pair, stride: Pair, pads: Pads, dilation: Pair) -> bool:
+    """Whether a max-pool is the common 2x2, stride-2 one without padding."""
+    return (tuple(kernel_size) == tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
+            and pads == ((0, 0), (0, 0)))
+
+
+def _max_pool_2x2(x: np.ndarray) -> np.ndarray:
+    """2x2, stride-2 max-pool of x (N, C, H, W): first the pairs of whole rows (a max over
+    long contiguous runs), then the pairs of columns of that half-height map."""
+    h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
+    rows = np.maximum(x[:, :, 0:h:2, :w], x[:, :, 1:h:2, :w])  # (N, C, H/2, W)
+    return np.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 def avg_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pads) -> np.ndarray:
