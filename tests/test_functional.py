@@ -158,10 +158,17 @@ def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
         out, saved = F.conv2d_forward(x, w, b, *args)
         for a, b_ in zip((out, *F.conv2d_backward(dout, w, saved)), pieces):
             np.testing.assert_array_equal(a, b_)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    with monkeypatch.context() as m:  # in chunks of 3 output rows, pieces still divide them
+        m.setattr(F, "MAX_COLUMN_BYTES", 3 * g.ckk * g.line * x.itemsize)
+        m.setattr(F, "DCOLS_BYTES", 3 * g.ckk * g.line * x.itemsize)
+        out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
+        assert saved[2] is None
+        for a, b_ in zip((out, *F.conv2d_backward(dout, w, saved)), pieces):
+            np.testing.assert_allclose(a, b_, rtol=tol, atol=tol * np.abs(b_).max())
     monkeypatch.setattr(F, "_piece", lambda *a, **k: None)
     out, saved = F.conv2d_forward(x, w, b, *args)
     whole = (out, *F.conv2d_backward(dout, w, saved))
-    tol = 1e-12 if dtype == np.float64 else 1e-4
     for a, b_ in zip(pieces, whole):
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol * np.abs(b_).max())
 
