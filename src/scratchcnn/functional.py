@@ -333,6 +333,17 @@ def _rows_per_chunk(rows: int, row_bytes: int, bound: int | None = None) -> int:
     return -(-rows // -(-rows // most))
 
 
+def _chunks(length: int, size: int):
+    """(start, stop) of consecutive chunks of ``size`` covering range(length)."""
+    return [(start, min(length, start + size)) for start in range(0, length, size)]
+
+
+def _columns(phases: np.ndarray, g: ConvGeometry, y0: int, y1: int, ws: Workspace):
+    """:func:`im2col_lines` of output rows y0:y1 into the workspace's column buffer."""
+    shape = (g.c, g.kh, g.kw, (y1 - y0) * g.line)
+    return im2col_lines(phases, g, y0, y1, out=ws.get("cols", shape, phases.dtype))
+
+
 #: Column count of one product when a GEMM is split into many (see :func:`_piece`).
 PIECE_COLUMNS = 2048
 
@@ -376,10 +387,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     wide = ws.get("out_wide", (o, g.ho * g.line), x.dtype)
     rows = _rows_per_chunk(g.ho, g.ckk * g.line * x.dtype.itemsize)
     cols = None
-    for y0 in range(0, g.ho, rows):  # one pass unless the columns would exceed the bound
-        y1 = min(g.ho, y0 + rows)
-        cols = im2col_lines(phases, g, y0, y1,
-                            out=ws.get("cols", (g.c, g.kh, g.kw, (y1 - y0) * g.line), x.dtype))
+    for y0, y1 in _chunks(g.ho, rows):  # one pass unless the columns would exceed the bound
+        cols = _columns(phases, g, y0, y1, ws)
         _product(w2, cols.reshape(g.ckk, -1), wide[:, y0 * g.line:y1 * g.line], piece)
     if bias is not None:  # on the contiguous rows: much faster than after the transpose
         parallel_slices(lambda ch: np.add(wide[ch], bias[ch, None], out=wide[ch]), o, wide.size)
@@ -410,11 +419,9 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     dw2 = np.zeros((o, g.ckk), dtype=dout.dtype)
     row_bytes = g.ckk * g.line * dout.dtype.itemsize
     rows = g.ho if cols is not None else _rows_per_chunk(g.ho, row_bytes)
-    for y0 in range(0, g.ho, rows):
-        y1 = min(g.ho, y0 + rows)
+    for y0, y1 in _chunks(g.ho, rows):
         if rows < g.ho or cols is None:
-            cols = im2col_lines(phases, g, y0, y1, out=ws.get(
-                "cols", (g.c, g.kh, g.kw, (y1 - y0) * g.line), dout.dtype))
+            cols = _columns(phases, g, y0, y1, ws)
         dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols.reshape(g.ckk, -1), piece)
     dx = None
     if need_dx:
@@ -423,8 +430,7 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
         parallel_slices(lambda r: images[r].fill(0), images.shape[0], dphases.size)
         # dcols is added into dphases as soon as it is made: small chunks stay in cache
         rows = _rows_per_chunk(g.ho, row_bytes, DCOLS_BYTES)
-        for y0 in range(0, g.ho, rows):
-            y1 = min(g.ho, y0 + rows)
+        for y0, y1 in _chunks(g.ho, rows):
             dcols = ws.get("dcols", (g.ckk, (y1 - y0) * g.line), dout.dtype)
             _product(w2.T, dwide[:, y0 * g.line:y1 * g.line], dcols, piece)
             col2im_lines(dcols.reshape(g.c, g.kh, g.kw, -1), g, dphases, y0, y1)
