@@ -338,10 +338,20 @@ def _chunks(length: int, size: int):
     return [(start, min(length, start + size)) for start in range(0, length, size)]
 
 
-def _columns(phases: np.ndarray, g: ConvGeometry, y0: int, y1: int, ws: Workspace):
-    """:func:`im2col_lines` of output rows y0:y1 into the workspace's column buffer."""
-    shape = (g.c, g.kh, g.kw, (y1 - y0) * g.line)
-    return im2col_lines(phases, g, y0, y1, out=ws.get("cols", shape, phases.dtype))
+def _columns(phases: np.ndarray, g: ConvGeometry, y0: int, y1: int, ws: Workspace,
+             ones: bool) -> np.ndarray:
+    """Column matrix (C*kh*kw [+ 1], (y1-y0)*N*Wq) of output rows y0:y1, in the workspace.
+
+    With ``ones`` a last row of ones is appended: against a bias column appended to the
+    weights, the forward product adds the bias, and the weight-gradient product yields
+    the bias gradient (the sum of dout) as one more column, without a pass of their own.
+    """
+    length = (y1 - y0) * g.line
+    cols = ws.get("cols", (g.ckk + ones, length), phases.dtype)
+    im2col_lines(phases, g, y0, y1, out=cols[:g.ckk].reshape(g.c, g.kh, g.kw, length))
+    if ones:
+        cols[g.ckk] = 1
+    return cols
 
 
 #: Column count of one product when a GEMM is split into many (see :func:`_piece`).
@@ -383,15 +393,15 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     phases, zeroed = ws.get_zeroed("phases", (g.phases_size,), x.dtype, key=g.phases_key())
     to_phases(x, g, phases, zeroed)
     w2 = weight.reshape(o, g.ckk)
+    if bias is not None:  # the bias meets the row of ones of the columns
+        w2 = np.concatenate([w2, bias[:, None]], axis=1)
     piece = _piece(o, g.ckk, g.line, backward=False)
     wide = ws.get("out_wide", (o, g.ho * g.line), x.dtype)
-    rows = _rows_per_chunk(g.ho, g.ckk * g.line * x.dtype.itemsize)
+    rows = _rows_per_chunk(g.ho, w2.shape[1] * g.line * x.dtype.itemsize)
     cols = None
     for y0, y1 in _chunks(g.ho, rows):  # one pass unless the columns would exceed the bound
-        cols = _columns(phases, g, y0, y1, ws)
-        _product(w2, cols.reshape(g.ckk, -1), wide[:, y0 * g.line:y1 * g.line], piece)
-    if bias is not None:  # on the contiguous rows: much faster than after the transpose
-        parallel_slices(lambda ch: np.add(wide[ch], bias[ch, None], out=wide[ch]), o, wide.size)
+        cols = _columns(phases, g, y0, y1, ws, ones=bias is not None)
+        _product(w2, cols, wide[:, y0 * g.line:y1 * g.line], piece)
     out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
     assign(out, wide.reshape(o, g.ho, g.n, g.wq)[..., :g.wo].transpose(2, 0, 1, 3))
     return out, (g, phases, cols if rows >= g.ho else None)
@@ -415,27 +425,31 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     dwide, _ = ws.get_zeroed("dout_wide", (o, g.ho, g.n, g.wq), dout.dtype, key=(g.wo, "dout"))
     assign(dwide[..., :g.wo], dout.transpose(1, 2, 0, 3))
     dwide = dwide.reshape(o, g.ho * g.line)
-    dbias = dwide.sum(axis=1) if has_bias else None
-    dw2 = np.zeros((o, g.ckk), dtype=dout.dtype)
-    row_bytes = g.ckk * g.line * dout.dtype.itemsize
+    dw2 = np.zeros((o, g.ckk + has_bias), dtype=dout.dtype)
+    row_bytes = dw2.shape[1] * g.line * dout.dtype.itemsize
+    if cols is not None and cols.shape[0] != dw2.shape[1]:  # forward ran without a bias
+        cols = None
     rows = g.ho if cols is not None else _rows_per_chunk(g.ho, row_bytes)
     for y0, y1 in _chunks(g.ho, rows):
         if rows < g.ho or cols is None:
-            cols = _columns(phases, g, y0, y1, ws)
-        dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols.reshape(g.ckk, -1), piece)
+            cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
+        dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols, piece)
+    # with a bias, the columns' row of ones made the last column the sum of dout
+    dbias = dw2[:, g.ckk].copy() if has_bias else None
+    dw2 = dw2[:, :g.ckk]
     dx = None
     if need_dx:
         dphases = ws.get("dphases", (g.phases_size,), dout.dtype)
         images = dphases.reshape(-1, g.row)
         parallel_slices(lambda r: images[r].fill(0), images.shape[0], dphases.size)
         # dcols is added into dphases as soon as it is made: small chunks stay in cache
-        rows = _rows_per_chunk(g.ho, row_bytes, DCOLS_BYTES)
+        rows = _rows_per_chunk(g.ho, g.ckk * g.line * dout.dtype.itemsize, DCOLS_BYTES)
         for y0, y1 in _chunks(g.ho, rows):
             dcols = ws.get("dcols", (g.ckk, (y1 - y0) * g.line), dout.dtype)
             _product(w2.T, dwide[:, y0 * g.line:y1 * g.line], dcols, piece)
             col2im_lines(dcols.reshape(g.c, g.kh, g.kw, -1), g, dphases, y0, y1)
         dx = from_phases(dphases, g, np.empty((g.n, g.c, g.h, g.w), dout.dtype))
-    return dx, dw2.reshape(weight.shape), dbias
+    return dx, np.ascontiguousarray(dw2).reshape(weight.shape), dbias
 
 
 def _product(a: np.ndarray, b2: np.ndarray, out2: np.ndarray, piece: int | None):
