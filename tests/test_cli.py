@@ -96,28 +96,85 @@ def test_bad_dataset_is_a_clear_error():
         main(["train", "--dataset", "nope"])
 
 
-def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, monkeypatch):
-    from scratchcnn import cli, datasets, io, model as model_module
-    rng = np.random.default_rng(0)
-    x = rng.random((80, 1, 28, 28), dtype=np.float32)
+def use_tiny_data(monkeypatch, seed):
+    """80 random 28x28 images for ``train`` (its first 20 are also the test set)."""
+    from scratchcnn import cli, datasets
+    x = np.random.default_rng(seed).random((80, 1, 28, 28), dtype=np.float32)
     y = np.arange(80) % 10
     tiny = datasets.DataSplits((x, y), (x[:20], y[:20]), "test", "tiny")
     monkeypatch.setattr(cli, "_load_data", lambda name, offline: tiny)
-    args = ["train", "--batch-size", "32", "--validation-split", "0"]
-    assert main(args + ["--epochs", "1", "--out", str(tmp_path / "one")]) == 0
 
+
+def ctrl_c_at_batch(monkeypatch, batch):
+    """Make the ``batch``-th backward pass from now on raise KeyboardInterrupt."""
+    from scratchcnn import model as model_module
     backward = model_module.Sequential.backward
     calls = []
 
-    def ctrl_c_in_epoch_two(self, dout):  # 3 batches an epoch: the 4th is epoch 2's first
+    def counting(self, dout):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == batch:
             raise KeyboardInterrupt
         return backward(self, dout)
-    monkeypatch.setattr(model_module.Sequential, "backward", ctrl_c_in_epoch_two)
+    monkeypatch.setattr(model_module.Sequential, "backward", counting)
+    return lambda: monkeypatch.setattr(model_module.Sequential, "backward", backward)
+
+
+def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, monkeypatch):
+    from scratchcnn import io
+    use_tiny_data(monkeypatch, 0)
+    args = ["train", "--batch-size", "32", "--validation-split", "0"]
+    assert main(args + ["--epochs", "1", "--out", str(tmp_path / "one")]) == 0
+    ctrl_c_at_batch(monkeypatch, 4)  # 3 batches an epoch: the 4th is epoch 2's first
     assert main(args + ["--epochs", "3", "--out", str(tmp_path / "cut")]) == 130
     assert "holds the model after epoch 1" in capsys.readouterr().err
     assert not (tmp_path / "cut" / "metrics.json").exists()
     kept, one = io.load(tmp_path / "cut" / "model.npz"), io.load(tmp_path / "one" / "model.npz")
     for (name, a), (_, b) in zip(kept.state_dict().items(), one.state_dict().items()):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
+    from scratchcnn import io
+    use_tiny_data(monkeypatch, 1)
+    # dropout, batch norm and a validation split: every Generator and the schedule must be restored
+    args = ["train", "--model", "convnet_bn", "--batch-size", "16", "--epochs", "3",
+            "--optimizer", "adamw", "--schedule", "step"]
+    assert main(args + ["--out", str(tmp_path / "straight")]) == 0
+    straight = parse(capsys.readouterr().out)
+
+    restore = ctrl_c_at_batch(monkeypatch, 6)  # 72 images, 5 batches: the 6th is epoch 2's
+    cut = tmp_path / "cut"
+    assert main(args + ["--out", str(cut)]) == 130
+    assert f"scratchcnn train --resume {cut}" in capsys.readouterr().err
+    restore()
+    with pytest.raises(SystemExit, match="--lr 0.001, not 0.5"):
+        main(["train", "--resume", str(cut), "--lr", "0.5"])
+    assert main(["train", "--resume", str(cut)]) == 0
+    resumed = parse(capsys.readouterr().out)
+    assert resumed["resumed"] == str(cut) and resumed["resumed_after_epoch"] == "1"
+    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    a, b = io.load(cut / "model.npz"), io.load(tmp_path / "straight" / "model.npz")
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        np.testing.assert_array_equal(p, q, err_msg=name)
+    history = [json.loads((d / "metrics.json").read_text())["history"] for d in
+               (cut, tmp_path / "straight")]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert history[0][key] == history[1][key], key
+
+
+def test_checkpoint_files_are_checked(tmp_path):
+    from scratchcnn import io, models
+    model = models.lenet5(seed=0)
+    model.fit(np.zeros((8, 1, 28, 28), np.float32), np.arange(8), epochs=1, batch_size=4,
+              verbose=0)
+    path = io.save_checkpoint(model.trainer, tmp_path / "c", {"note": "x"})
+    back = io.load_checkpoint(path)
+    assert back.settings == {"note": "x"} and back.trainer_state["epoch"] == 1
+    assert set(back.trainer_state["optimizer"]["state"]) == set(model.state_dict())
+    with pytest.raises(ValueError, match="training checkpoint"):
+        io.load(path)
+    with pytest.raises(ValueError, match="not a scratchcnn checkpoint file"):
+        io.load_checkpoint(io.save(model, tmp_path / "m"))
+    with pytest.raises(SystemExit, match="no checkpoint file"):
+        main(["train", "--resume", str(tmp_path / "nowhere")])

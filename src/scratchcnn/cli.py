@@ -91,10 +91,53 @@ def confusion_matrix(y_true, y_pred, k: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- commands
 
+#: The options of ``train`` that define a run; a checkpoint keeps them for ``--resume``.
+RUN_OPTIONS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "schedule",
+               "validation_split", "seed")
+
+
+def _resume_settings(args) -> tuple[dict, object]:
+    """The run options and checkpoint of ``train --resume``, checked against the options
+    given on the command line (--epochs may grow the run; the others must match)."""
+    from .io import load_checkpoint
+    path = args.resume
+    if os.path.isdir(path):
+        path = os.path.join(path, "checkpoint.npz")
+    if not os.path.isfile(path):
+        raise SystemExit(f"scratchcnn: --resume: no checkpoint file {path}")
+    try:
+        checkpoint = load_checkpoint(path)
+    except ValueError as err:
+        raise SystemExit(f"scratchcnn: --resume: {err}")
+    saved = checkpoint.settings.get("options")
+    if not isinstance(saved, dict) or set(saved) != set(RUN_OPTIONS):
+        raise SystemExit(f"scratchcnn: --resume: {path} was not written by scratchcnn train")
+    defaults = build_parser().parse_args(["train"])
+    for name in RUN_OPTIONS:
+        given = getattr(args, name)
+        if name != "epochs" and given != getattr(defaults, name) and given != saved[name]:
+            raise SystemExit(f"scratchcnn: --resume: the run was trained with --"
+                             f"{name.replace('_', '-')} {saved[name]}, not {given}; resume "
+                             f"it without that option")
+    options = dict(saved)
+    if args.epochs != defaults.epochs:
+        options["epochs"] = args.epochs
+    args.out = args.out or os.path.dirname(os.path.abspath(path))
+    return options, checkpoint
+
+
 def cmd_train(args) -> int:
-    from .io import atomic_write
+    from .io import atomic_write, save_checkpoint
     from .models import MODELS
     from .optim import OPTIMIZERS, CosineAnnealingLR, StepLR
+    from .training import Trainer
+    checkpoint = None
+    if args.resume:
+        options, checkpoint = _resume_settings(args)
+        args = argparse.Namespace(**{**vars(args), **options})
+    if os.path.isdir(args.dataset):  # so that --resume finds it from anywhere
+        args.dataset = os.path.abspath(args.dataset)
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
     data = _load_data(args.dataset, args.offline)
     (x, y), (x_test, y_test) = data.train, data.test
     rng = np.random.default_rng(args.seed)
@@ -103,38 +146,54 @@ def cmd_train(args) -> int:
     val, train = order[:n_val], order[n_val:]
     x_train, y_train = x[train], y[train]
     classes = int(max(y.max(), y_test.max())) + 1
-    model = MODELS[args.model](in_channels=x.shape[1], num_classes=classes, seed=args.seed)
-    model.input_mean = np.array(float(x_train.mean()))
-    model.input_std = np.array(float(x_train.std()))
-    model.meta = {"dataset": data.name, "source": data.source, "classes": list(data.classes),
-                  "input_shape": list(x.shape[1:]), "model": args.model}
+    meta = {"dataset": data.name, "source": data.source, "classes": list(data.classes),
+            "input_shape": list(x.shape[1:]), "model": args.model}
+    if checkpoint is None:
+        model = MODELS[args.model](in_channels=x.shape[1], num_classes=classes, seed=args.seed)
+        model.input_mean = np.array(float(x_train.mean()))
+        model.input_std = np.array(float(x_train.std()))
+        model.meta = meta
+    else:
+        model = checkpoint.model
+        if model.meta != meta:
+            raise SystemExit(f"scratchcnn: --resume: the run was trained on {model.meta}, "
+                             f"but {args.dataset} now gives {meta}")
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
     scheduler = {"none": None, "cosine": CosineAnnealingLR(max(args.epochs, 1)),
                  "step": StepLR(max(args.epochs // 3, 1), 0.1)}[args.schedule]
+    model.trainer = Trainer(model, optimizer, scheduler=scheduler, seed=args.seed)
+    if checkpoint is not None:
+        model.trainer.load_state_dict(checkpoint.trainer_state)
     print(f"data={data.name} source={data.source} train={len(train)} validation={n_val} "
           f"test={len(x_test)}")
     print(f"model={args.model} params={sum(p.size for p in model.parameters())} "
           f"optimizer={args.optimizer} lr={args.lr} batch_size={args.batch_size} "
           f"epochs={args.epochs} seed={args.seed}", flush=True)
+    if checkpoint is not None:
+        print(f"resumed={args.resume}\nresumed_after_epoch={model.trainer.epoch}", flush=True)
     out = args.out or os.path.join("runs", f"{args.model}-{data.name}")
     os.makedirs(out, exist_ok=True)
     model_path = os.path.join(out, "model.npz")
+    checkpoint_path = os.path.join(out, "checkpoint.npz")
 
     def keep(trainer):  # after every epoch: a crash or Ctrl-C loses one epoch at most
         model.save(model_path)
+        save_checkpoint(trainer, checkpoint_path, {"options": options})
+    done_before = model.trainer.epoch
     start = time.perf_counter()
     try:
-        history = model.fit(x_train, y_train, args.epochs, args.batch_size,
-                            optimizer=optimizer, seed=args.seed, scheduler=scheduler,
-                            validation_data=(x[val], y[val]) if n_val else None,
+        history = model.fit(x_train, y_train, max(0, args.epochs - model.trainer.epoch),
+                            args.batch_size, validation_data=(x[val], y[val]) if n_val else None,
                             on_epoch_end=keep)
     except KeyboardInterrupt:
-        done = model.trainer.epoch if model.trainer is not None else 0
+        done = model.trainer.epoch
         print(f"\nscratchcnn: interrupted in epoch {done + 1}; "
-              + (f"{model_path} holds the model after epoch {done}" if done else
+              + (f"{model_path} holds the model after epoch {done}; continue with "
+                 f"scratchcnn train --resume {out}" if done else
                  "no epoch had finished, nothing was saved"), file=sys.stderr)
         return 130
-    train_time = time.perf_counter() - start
+    # a resumed run counts the time of the epochs it had done before, too
+    train_time = time.perf_counter() - start + sum(history.history.get("time", [])[:done_before])
     result = model.evaluate(x_test, y_test)
     model_path = model.save(model_path)
     metrics = {"test_loss": result["loss"], "test_accuracy": result["accuracy"],
@@ -278,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--validation-split", type=float, default=0.1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET)")
+    t.add_argument("--resume", metavar="DIR_OR_FILE", help="continue the run whose "
+                   "checkpoint.npz (written after every epoch) is in this directory, with "
+                   "its options; --epochs may raise the total")
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, confusion matrix")
     e.add_argument("model")
     e.add_argument("--dataset", help="default: the data set the model was trained on")
