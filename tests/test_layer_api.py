@@ -108,3 +108,19 @@ def test_batchnorm_on_threads_is_bit_identical(rng, monkeypatch, training):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
     for a, b in zip(run(), single):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("build", [sc.models.lenet5, sc.models.convnet_bn])
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(build):
+    # as PyTorch: N = 0 is a valid batch (e.g. the last, empty slice of a data set)
+    model = build(seed=0)
+    stats = {k: v.copy() for k, v in model.state_dict().items() if "running" in k}
+    out = model.forward(np.zeros((0, 1, 28, 28), np.float32))
+    assert out.shape == (0, 10)
+    assert model.backward(np.zeros_like(out)).shape == (0, 1, 28, 28)
+    for layer in model.layers:
+        for name, grad in layer.grads.items():
+            assert grad.shape == layer.params[name].shape and not grad.any()
+    for key, value in stats.items():  # an empty batch has no statistics to track
+        np.testing.assert_array_equal(model.state_dict()[key], value)
+    assert model.eval().forward(np.zeros((0, 1, 28, 28), np.float32)).shape == (0, 10)

@@ -367,7 +367,7 @@ def _piece(out_channels: int, ckk: int, line: int, backward: bool) -> int | None
     thresholds come from ``benchmarks/bench_layers.py``'s shapes on OpenBLAS 0.3.  The
     piece divides ``line``, so it divides every chunk of whole lines.
     """
-    if out_channels * ckk > (1024 if backward else 256):
+    if out_channels * ckk > (1024 if backward else 256) or line == 0:  # 0: an empty batch
         return None
     best = max(d for d in _divisors(line) if d <= PIECE_COLUMNS)
     return best if best >= 256 else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..parallel import parallel_slices
@@ -32,10 +34,11 @@ class _BatchNorm(Layer):
 
     def _forward(self, x):
         self._check_size(x, 1, self.num_features, "features (axis 1)")
-        x3 = x.reshape(x.shape[0], self.num_features, -1)  # (N, C, L): per channel, axis 1
+        # (N, C, L): per channel, axis 1
+        x3 = x.reshape(x.shape[0], self.num_features, math.prod(x.shape[2:]))
         n, c, length = x3.shape
         count = n * length
-        if self.training and count < 2:
+        if self.training and count == 1:
             raise ValueError(f"{self.name}: expected more than 1 value per channel when "
                              f"training, got input shape {x.shape}")
         weight, bias = self.params["weight"], self.params["bias"]
@@ -46,9 +49,9 @@ class _BatchNorm(Layer):
         def normalise(ch):  # channels ch only, so threads may share the work
             xs, xh = x3[:, ch], xhat[:, ch]
             if self.training:
-                mean[ch] = xs.sum(axis=2).sum(axis=0) / count
+                mean[ch] = xs.sum(axis=2).sum(axis=0) / max(count, 1)
                 np.subtract(xs, mean[ch, None], out=xh)
-                var[ch] = np.einsum("ncl,ncl->c", xh, xh) / count
+                var[ch] = np.einsum("ncl,ncl->c", xh, xh) / max(count, 1)
             else:
                 mean[ch] = self.buffers["running_mean"][ch]
                 var[ch] = self.buffers["running_var"][ch]
@@ -59,13 +62,14 @@ class _BatchNorm(Layer):
             out[:, ch] += bias[ch, None]
         parallel_slices(normalise, c, x3.size)
 
-        if self.training:
+        if self.training and count:  # an empty batch (as in PyTorch) leaves them alone
             m = self.momentum
             self.buffers["running_mean"] *= 1 - m
             self.buffers["running_mean"] += m * mean
             self.buffers["running_var"] *= 1 - m
             self.buffers["running_var"] += m * var * (count / (count - 1))
-        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, self.training
+        self._xhat, self._inv_std = xhat, inv_std
+        self._batch_stats = self.training and count > 0
         return out.reshape(x.shape)
 
     def _backward(self, dout):
