@@ -65,3 +65,13 @@ def test_bad_constructor_arguments():
         sc.Conv2d(1, 0, 3)
     with pytest.raises(ValueError, match="MaxPool2d: padding should be at most half"):
         sc.MaxPool2d(2, padding=2)
+
+
+def test_a_model_refuses_8_bit_pixels():
+    # models take floats in [0, 1] (API.md); 0..255 would give confident nonsense silently
+    model = sc.models.lenet5(seed=0)
+    with pytest.raises(ValueError, match=r"float pixels in \[0, 1\], got uint8 values up to "
+                                         r"255; scale them first \(8-bit images: x / 255.0\)"):
+        model.predict(np.full((2, 1, 28, 28), 255, np.uint8))
+    binary = np.ones((2, 1, 28, 28), np.uint8)  # 0/1 integers are already in range
+    np.testing.assert_array_equal(model.predict(binary), model.predict(binary.astype(float)))

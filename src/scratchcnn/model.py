@@ -39,6 +39,10 @@ class Sequential:
     # ------------------------------------------------------------------ forward/backward
     def _normalise(self, x):
         x = np.asarray(x)
+        if x.dtype.kind in "iu" and x.size and x.max() > 1:
+            raise ValueError(f"Sequential: models take float pixels in [0, 1], got {x.dtype} "
+                             f"values up to {x.max()}; scale them first (8-bit images: "
+                             "x / 255.0)")
         if self.input_mean is None:
             return x
         dtype = self.dtype
