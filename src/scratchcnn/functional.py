@@ -518,22 +518,28 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     else:
         dxp = np.zeros(xp.shape, dtype=dout.dtype)
     offsets = [divmod(k, kw) for k in range(kh * kw)]
-    # NaN equals nothing, so a NaN window gets no hit here and is handled below
-    for (i, j), hit in zip(offsets, _only_first(windows[:, :, i, j] == out for i, j in offsets)):
+    has_nan = bool(np.isnan(out).any())
+    # NaN equals nothing, so a NaN window gets no hit here and is handled below.  Without
+    # NaN every window holds its maximum somewhere: what no earlier offset took is the last's
+    by_rest = not has_nan and len(offsets) > 1
+    compared = offsets[:-1] if by_rest else offsets
+    hits = _only_first((windows[:, :, i, j] == out for i, j in compared), rest=by_rest)
+    for (i, j), hit in zip(offsets, hits):
         grid = offset_grid(dxp, i, j, (ho, wo), stride, dilation)
         if tiled:
             np.multiply(dout, hit, out=grid)
         else:
             grid += np.where(hit, dout, 0)
-    if np.isnan(out).any():
+    if has_nan:
         nan_hits = _only_first(np.isnan(windows[:, :, i, j]) for i, j in reversed(offsets))
         for (i, j), hit in zip(reversed(offsets), nan_hits):
             offset_grid(dxp, i, j, (ho, wo), stride, dilation)[...] += np.where(hit, dout, 0)
     return np.ascontiguousarray(unpad(dxp, pads))
 
 
-def _only_first(hits):
-    """Yield each boolean array of ``hits`` less the positions an earlier one already had."""
+def _only_first(hits, rest: bool = False):
+    """Yield each boolean array of ``hits`` less the positions an earlier one already had;
+    with ``rest``, then the positions that none had."""
     pending = None  # positions with no hit yet
     for hit in hits:
         if pending is None:
@@ -542,6 +548,8 @@ def _only_first(hits):
             hit &= pending
             pending &= ~hit
         yield hit
+    if rest:
+        yield pending
 
 
 def _is_2x2(kernel_size: Pair, stride: Pair, pads: Pads, dilation: Pair) -> bool:
