@@ -18,7 +18,8 @@ def assert_close(ours, theirs, dtype, what):
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
     assert ours.shape == theirs.shape, what
     assert ours.dtype == dtype, f"{what}: dtype {ours.dtype}"
-    scale = max(1.0, float(np.abs(theirs).max(initial=0)))
+    # infinities must match exactly (assert_allclose checks them); they set no scale
+    scale = max(1.0, float(np.abs(theirs[np.isfinite(theirs)]).max(initial=0)))
     np.testing.assert_allclose(ours, theirs, rtol=RTOL[dtype], atol=RTOL[dtype] * scale,
                                err_msg=what)
 
@@ -84,7 +85,7 @@ def pool_configs(draw):
                 n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)),
                 h=draw(st.integers(max(1, kh - 2 * ph), 11)),
                 w=draw(st.integers(max(1, kw - 2 * pw), 11)), unbatched=draw(st.booleans()),
-                dtype=draw(dtypes), values=draw(st.sampled_from(["normal", "ties", "nan"])),
+                dtype=draw(dtypes), values=draw(st.sampled_from(["normal", "ties", "nan", "inf"])),
                 seed=draw(st.integers(0, 2**16)))
 
 
@@ -96,6 +97,9 @@ def pool_input(cfg, rng):
     x = rng.integers(0, 3, shape).astype(cfg["dtype"])  # few values: many ties in windows
     if cfg["values"] == "nan":  # and windows with one or several NaNs
         x[rng.random(shape) < 0.2] = np.nan
+    if cfg["values"] == "inf":  # windows of nothing but -inf, some in the padding
+        x[rng.random(shape) < 0.6] = -np.inf
+        x[rng.random(shape) < 0.05] = np.inf
     return x
 
 

@@ -523,7 +523,16 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     # NaN every window holds its maximum somewhere: what no earlier offset took is the last's
     by_rest = not has_nan and len(offsets) > 1
     compared = offsets[:-1] if by_rest else offsets
-    hits = _only_first((windows[:, :, i, j] == out for i, j in compared), rest=by_rest)
+    # a window of nothing but -inf: its first position inside the input takes the gradient
+    # (as PyTorch), not padding that also reads -inf
+    inside_only = any(p for pair in pads for p in pair) and bool(np.isneginf(out).any())
+
+    def maxima_at(i, j):
+        found = windows[:, :, i, j] == out
+        if inside_only:
+            found &= _inside(x.shape, pads, i, j, (ho, wo), stride, dilation)
+        return found
+    hits = _only_first((maxima_at(i, j) for i, j in compared), rest=by_rest)
     for (i, j), hit in zip(offsets, hits):
         grid = offset_grid(dxp, i, j, (ho, wo), stride, dilation)
         if tiled:
@@ -535,6 +544,16 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
         for (i, j), hit in zip(reversed(offsets), nan_hits):
             offset_grid(dxp, i, j, (ho, wo), stride, dilation)[...] += np.where(hit, dout, 0)
     return np.ascontiguousarray(unpad(dxp, pads))
+
+
+def _inside(shape: tuple, pads: Pads, i: int, j: int, out_hw: Pair, stride: Pair,
+            dilation: Pair) -> np.ndarray:
+    """(Ho, Wo) booleans: whether kernel offset (i, j) of each window reads the input
+    (N, C, H, W) of ``shape`` rather than its padding."""
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    rows = np.arange(ho) * sh + i * dh - pads[0][0]
+    cols = np.arange(wo) * sw + j * dw - pads[1][0]
+    return ((rows >= 0) & (rows < shape[2]))[:, None] & ((cols >= 0) & (cols < shape[3]))
 
 
 def _only_first(hits, rest: bool = False):
@@ -571,8 +590,9 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pad
     kh, kw = kernel_size
     windows = sliding_windows(pad(x, pads), kernel_size, stride)
     out = windows[:, :, 0, 0].copy()
-    for k in range(1, kh * kw):
-        out += windows[:, :, k // kw, k % kw]
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN, silently, as in PyTorch
+        for k in range(1, kh * kw):
+            out += windows[:, :, k // kw, k % kw]
     out *= 1.0 / (kh * kw)
     return out
 
