@@ -502,8 +502,9 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     """Route each dout (N, C, Ho, Wo) entry to the input position that held the maximum.
 
     x and out are the forward input and output.  On ties the first position in row-major
-    window order takes the gradient; in a window whose maximum is NaN, the last NaN does
-    (both as PyTorch's CPU kernel).
+    window order takes the gradient (in a window of nothing but -inf, the first one inside
+    the input); in a window whose maximum is NaN, the last NaN does (all as PyTorch's CPU
+    kernel).
     """
     kh, kw = kernel_size
     ho, wo = dout.shape[2:]
