@@ -103,6 +103,9 @@ def test_download_success_then_cache(server, cache):
     np.testing.assert_allclose(data.test[0][:, 0] * 255, arrays["t10k-images-idx3-ubyte.gz"],
                                atol=1e-4)
     assert sorted(os.listdir(cache / "tiny")) == sorted(md5)  # no partial files left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {os.stat(cache / "tiny" / f).st_mode & 0o777 for f in md5} == {0o666 & ~umask}
     srv.close()  # second time: from the cache, no network
     assert D.load_dataset(spec, progress=False).source == str(cache / "tiny")
 

@@ -1,6 +1,7 @@
 """Sequential, the zoo, save/load and end-to-end training."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -80,6 +81,9 @@ def test_save_load_predicts_identically(tmp_path, rng):
     np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert loaded.meta == model.meta and repr(loaded) == repr(model)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_load_refuses_pickles_and_junk(tmp_path):

@@ -19,6 +19,7 @@ import zipfile
 import numpy as np
 
 from . import layers as L
+from .files import usual_mode
 from .model import Sequential
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "LAYER_TYPES"]
@@ -50,6 +51,7 @@ def atomic_write(path: str, write) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        usual_mode(fd)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

@@ -9,6 +9,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from ..files import usual_mode
 from ..progress import ProgressBar
 
 log = logging.getLogger("scratchcnn")
@@ -35,6 +36,7 @@ def download(filename: str, md5: str, mirrors: list[str], dest_dir: str,
         url = mirror.rstrip("/") + "/" + filename
         fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".part-", suffix="-" + filename)
         try:
+            usual_mode(fd)
             digest = hashlib.md5()
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = int(resp.headers.get("Content-Length") or 0)
