@@ -55,11 +55,49 @@ def test_sequential_backward_matches_torch(rng):
                                    rtol=1e-8, atol=1e-12, err_msg=name)
 
 
+def test_convnet_bn_lite_trains_as_torch_does(rng):
+    # whole-model parity in training mode: batch statistics, pooling before normalisation
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = models.convnet_bn_lite(seed=0, dropout=0.0).astype(np.float64)
+    tm = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(64),
+        nn.ReLU(), nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+        nn.Dropout(0.0), nn.Linear(128, 10)).double()
+    tm.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()},
+                       strict=False)  # torch's num_batches_tracked has no counterpart
+    x = rng.random((5, 1, 28, 28))
+    y = model.train().forward(x)
+    dout = rng.standard_normal(y.shape)
+    dx = model.backward(dout)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tm.train()(xt)
+    yt.backward(torch.tensor(dout))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-7, atol=1e-10)
+    torch_params = dict(tm.named_parameters())
+    for name, p, g in model.named_parameters():
+        np.testing.assert_allclose(g, torch_params[name].grad.numpy(), rtol=1e-7, atol=1e-10,
+                                   err_msg=name)
+    for name, value in tm.state_dict().items():
+        if "running" in name:
+            np.testing.assert_allclose(model.state_dict()[name], value.numpy(), rtol=1e-9,
+                                       err_msg=name)
+
+
 def test_zoo_parameter_counts():
     assert sc.count_params(models.lenet5()) == 61_706
     summary = models.lenet5().summary((1, 28, 28))
     assert "Total params: 61,706" in summary and "(16, 5, 5)" in summary
     assert models.simple_convnet().summary((1, 28, 28)).count("\n") > 5
+    lite = models.convnet_bn_lite().summary((1, 28, 28))
+    # 32*25 + 2*32 + 64*32*9 + 2*64 + 3136*128 + 2*128 + 128*10 + 10
+    assert "Total params: 422,378" in lite and "(64, 7, 7)" in lite
+    # 28*28*32*25 + 14*14*64*32*9 + 3136*128 + 128*10 (conv MACs at the conv's output size)
+    assert "Total MACs per sample: 4,642,560" in lite
     assert sc.count_params(models.simple_convnet()) == 30 * 25 + 30 + 4320 * 100 + 100 + 1010
 
 

@@ -96,6 +96,21 @@ def test_mse_matches_torch(rng):
     np.testing.assert_allclose(loss.backward(), ot.grad.numpy(), rtol=1e-12)
 
 
+def test_losses_of_an_empty_batch_are_nan_as_in_torch():
+    import warnings
+    empty = np.zeros((0, 5))
+    ref_ce = torch.nn.functional.cross_entropy(torch.tensor(empty),
+                                               torch.zeros(0, dtype=torch.int64)).item()
+    ref_mse = torch.nn.functional.mse_loss(torch.tensor(empty), torch.tensor(empty)).item()
+    assert np.isnan(ref_ce) and np.isnan(ref_mse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning either
+        ce, mse = sc.CrossEntropyLoss(), sc.MSELoss()
+        assert np.isnan(ce.forward(empty, np.zeros(0, np.int64)))
+        assert np.isnan(mse.forward(empty, empty))
+        assert ce.backward().shape == mse.backward().shape == (0, 5)
+
+
 class _Params:
     """Two parameter arrays with externally set gradients, on the optimiser protocol."""
 

@@ -48,8 +48,9 @@ class CrossEntropyLoss:
             raise ValueError(f"CrossEntropyLoss: target must be labels (N,) or probabilities "
                              f"{logits.shape}, got shape {target.shape}")
         logp = log_softmax(logits)
-        self._grad = (np.exp(logp) - probs) / n
-        return float(-(probs * logp).sum() / n)
+        self._grad = (np.exp(logp) - probs) / max(n, 1)
+        # the mean over an empty batch is NaN, as in PyTorch (and without NumPy's warning)
+        return float(-(probs * logp).sum() / n) if n else float("nan")
 
     __call__ = forward
 
@@ -67,8 +68,8 @@ class MSELoss:
             raise ValueError(f"MSELoss: output {output.shape} and target {target.shape} "
                              f"must have the same shape")
         diff = output - target.astype(output.dtype, copy=False)
-        self._grad = 2 * diff / diff.size
-        return float(np.mean(diff * diff))
+        self._grad = 2 * diff / max(diff.size, 1)
+        return float(np.mean(diff * diff)) if diff.size else float("nan")  # as PyTorch
 
     __call__ = forward
 

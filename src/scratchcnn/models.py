@@ -11,7 +11,7 @@ from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear,
                      ReLU)
 from .model import Sequential
 
-__all__ = ["lenet5", "simple_convnet", "convnet_bn", "alexnet", "vgg16", "MODELS"]
+__all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "alexnet", "vgg16", "MODELS"]
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, seed=0) -> Sequential:
@@ -61,6 +61,29 @@ def convnet_bn(in_channels: int = 1, num_classes: int = 10, seed=0, dropout: flo
     ])
 
 
+def convnet_bn_lite(in_channels: int = 1, num_classes: int = 10, seed=0,
+                    dropout: float = 0.3) -> Sequential:
+    """A cheaper net with batch normalisation for 28x28 images: conv 32@5x5 and conv 64@3x3,
+    each followed by max-pooling *then* normalisation and ReLU, then 128 hidden units.
+
+    Pooling before normalising gives the same kind of net (batch norm is a per-channel
+    affine map, ReLU is monotone) at a quarter of the normalisation and ReLU work.  About a
+    quarter of :func:`convnet_bn`'s multiply-accumulates (4.6 M against 18.7 M per image).
+    """
+    rng = as_generator(seed)
+
+    def block(cin, cout, k):
+        return [Conv2d(cin, cout, k, padding=k // 2, bias=False, rng=rng), MaxPool2d(2),
+                BatchNorm2d(cout), ReLU()]
+    return Sequential([
+        *block(in_channels, 32, 5), *block(32, 64, 3),
+        Flatten(),
+        Linear(64 * 7 * 7, 128, bias=False, rng=rng), BatchNorm1d(128), ReLU(),
+        Dropout(dropout, rng=rng),
+        Linear(128, num_classes, rng=rng),
+    ])
+
+
 def alexnet(in_channels: int = 3, num_classes: int = 1000, seed=0) -> Sequential:
     """AlexNet as torchvision lays it out, for 224x224 input (where torchvision's adaptive
     average pool to 6x6 is the identity, so it is left out)."""
@@ -98,7 +121,9 @@ def vgg16(in_channels: int = 3, num_classes: int = 1000, seed=0) -> Sequential:
 
 
 MODELS = {"lenet5": lenet5, "simple_convnet": simple_convnet, "convnet_bn": convnet_bn,
+          "convnet_bn_lite": convnet_bn_lite,
           "alexnet": alexnet, "vgg16": vgg16}
 #: Input shape (C, H, W) each model is designed for.
 INPUT_SHAPES = {"lenet5": (1, 28, 28), "simple_convnet": (1, 28, 28),
-                "convnet_bn": (1, 28, 28), "alexnet": (3, 224, 224), "vgg16": (3, 224, 224)}
+                "convnet_bn": (1, 28, 28),
+                "convnet_bn_lite": (1, 28, 28), "alexnet": (3, 224, 224), "vgg16": (3, 224, 224)}
