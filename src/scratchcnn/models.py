@@ -11,7 +11,8 @@ from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear,
                      ReLU)
 from .model import Sequential
 
-__all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "alexnet", "vgg16", "MODELS"]
+__all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "alexnet", "vgg16",
+           "MODELS"]
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, seed=0) -> Sequential:
@@ -121,9 +122,7 @@ def vgg16(in_channels: int = 3, num_classes: int = 1000, seed=0) -> Sequential:
 
 
 MODELS = {"lenet5": lenet5, "simple_convnet": simple_convnet, "convnet_bn": convnet_bn,
-          "convnet_bn_lite": convnet_bn_lite,
-          "alexnet": alexnet, "vgg16": vgg16}
+          "convnet_bn_lite": convnet_bn_lite, "alexnet": alexnet, "vgg16": vgg16}
 #: Input shape (C, H, W) each model is designed for.
-INPUT_SHAPES = {"lenet5": (1, 28, 28), "simple_convnet": (1, 28, 28),
-                "convnet_bn": (1, 28, 28),
+INPUT_SHAPES = {"lenet5": (1, 28, 28), "simple_convnet": (1, 28, 28), "convnet_bn": (1, 28, 28),
                 "convnet_bn_lite": (1, 28, 28), "alexnet": (3, 224, 224), "vgg16": (3, 224, 224)}
