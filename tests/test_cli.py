@@ -51,7 +51,8 @@ def test_train_writes_model_and_metrics(trained):
     out, proc = trained
     values = parse(proc.stdout)
     assert values["model_file"] == str(out / "model.npz")
-    assert float(values["test_accuracy"]) > 0.85
+    # two epochs of 3,600 images, the rate annealed to 0 within them: about 85 %
+    assert float(values["test_accuracy"]) > 0.8
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]["val_accuracy"]) == 2
     assert metrics["test_accuracy"] == pytest.approx(float(values["test_accuracy"]), abs=1e-4)
@@ -123,7 +124,8 @@ def ctrl_c_at_batch(monkeypatch, batch):
 def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, monkeypatch):
     from scratchcnn import io
     use_tiny_data(monkeypatch, 0)
-    args = ["train", "--batch-size", "32", "--validation-split", "0"]
+    # a constant rate: epoch 1 of a 1-epoch and of a 3-epoch run are then the same
+    args = ["train", "--batch-size", "32", "--validation-split", "0", "--schedule", "none"]
     assert main(args + ["--epochs", "1", "--out", str(tmp_path / "one")]) == 0
     ctrl_c_at_batch(monkeypatch, 4)  # 3 batches an epoch: the 4th is epoch 2's first
     assert main(args + ["--epochs", "3", "--out", str(tmp_path / "cut")]) == 130
@@ -178,3 +180,30 @@ def test_checkpoint_files_are_checked(tmp_path):
         io.load_checkpoint(io.save(model, tmp_path / "m"))
     with pytest.raises(SystemExit, match="no checkpoint file"):
         main(["train", "--resume", str(tmp_path / "nowhere")])
+
+
+def test_sigterm_stops_training_like_ctrl_c(tmp_path):
+    import signal
+    import time
+    from scratchcnn.datasets import FILES, write_idx
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny"
+    data.mkdir()
+    images = (rng.random((100, 28, 28)) * 255).astype(np.uint8)
+    labels = (np.arange(100) % 10).astype(np.uint8)
+    for stem, array in zip(FILES, (images, labels, images[:20], labels[:20])):
+        write_idx(data / stem, array)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "scratchcnn", "train", "--dataset", str(data),
+                             "--epochs", "100000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "scratchcnn: terminated in epoch" in err
+    assert f"continue with scratchcnn train --resume {out}" in err
+    assert not (out / "metrics.json").exists()

@@ -143,7 +143,8 @@ OPTIMISERS = [
 @pytest.mark.parametrize("k", range(len(OPTIMISERS)))
 def test_optimisers_follow_torch_for_several_steps(k, rng):
     make_ours, make_theirs = OPTIMISERS[k]
-    start = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    # the long one is updated in cache-sized pieces
+    start = [rng.standard_normal((3, 4)), rng.standard_normal(5), rng.standard_normal(70001)]
     ours = _Params([a.copy() for a in start])
     theirs = [torch.tensor(a, requires_grad=True) for a in start]
     opt, topt = make_ours(), make_theirs(theirs)
@@ -169,3 +170,25 @@ def test_schedules_match_torch():
             assert ours.lr_at(epoch, 0.1) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
             opt.step()
             sched.step()
+
+
+def test_per_batch_cosine_in_fit_matches_torch_stepped_every_batch(rng):
+    class RecordingSGD(sc.SGD):
+        def step(self, model):
+            used.append(self.lr)
+            super().step(model)
+
+    used = []
+    model = sc.Sequential([sc.Flatten(), sc.Linear(6, 3, rng=0)]).astype(np.float64)
+    x, y = rng.standard_normal((37, 2, 3)), rng.integers(0, 3, 37)
+    model.fit(x, y, epochs=3, batch_size=8, optimizer=RecordingSGD(lr=0.1), seed=0,
+              scheduler=sc.CosineAnnealingLR(3, 0.01, per_batch=True), verbose=0)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], 0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 3 * 5, 0.01)  # 5 batches/epoch
+    expected = []
+    for _ in range(15):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(used, expected, rtol=1e-12)
+    assert model.trainer.history["lr"] == pytest.approx(expected[4::5], rel=1e-12)

@@ -9,7 +9,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -18,6 +20,15 @@ log = logging.getLogger("scratchcnn")
 
 
 # --------------------------------------------------------------------------- helpers
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's time limit) while training: stop as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated
+
+
 
 def _triple(text: str, what: str) -> tuple[int, ...]:
     try:
@@ -159,8 +170,8 @@ def cmd_train(args) -> int:
             raise SystemExit(f"scratchcnn: --resume: the run was trained on {model.meta}, "
                              f"but {args.dataset} now gives {meta}")
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
-    scheduler = {"none": None, "cosine": CosineAnnealingLR(max(args.epochs, 1)),
-                 "step": StepLR(max(args.epochs // 3, 1), 0.1)}[args.schedule]
+    scheduler = {"none": None, "step": StepLR(max(args.epochs // 3, 1), 0.1),
+                 "cosine": CosineAnnealingLR(max(args.epochs, 1), per_batch=True)}[args.schedule]
     model.trainer = Trainer(model, optimizer, scheduler=scheduler, seed=args.seed)
     if checkpoint is not None:
         model.trainer.load_state_dict(checkpoint.trainer_state)
@@ -181,17 +192,23 @@ def cmd_train(args) -> int:
         save_checkpoint(trainer, checkpoint_path, {"options": options})
     done_before = model.trainer.epoch
     start = time.perf_counter()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         history = model.fit(x_train, y_train, max(0, args.epochs - model.trainer.epoch),
                             args.batch_size, validation_data=(x[val], y[val]) if n_val else None,
                             on_epoch_end=keep)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         done = model.trainer.epoch
-        print(f"\nscratchcnn: interrupted in epoch {done + 1}; "
+        how = "terminated" if isinstance(stop, _Terminated) else "interrupted"
+        print(f"\nscratchcnn: {how} in epoch {done + 1}; "
               + (f"{model_path} holds the model after epoch {done}; continue with "
                  f"scratchcnn train --resume {out}" if done else
                  "no epoch had finished, nothing was saved"), file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
+    finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     # a resumed run counts the time of the epochs it had done before, too
     train_time = time.perf_counter() - start + sum(history.history.get("time", [])[:done_before])
     result = model.evaluate(x_test, y_test)
@@ -333,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--schedule", default="cosine", choices=["none", "step", "cosine"])
+    t.add_argument("--schedule", default="cosine", choices=["none", "step", "cosine"],
+                   help="cosine: from --lr down to 0, updated before every batch; step: "
+                   "x0.1 every third of the epochs")
     t.add_argument("--validation-split", type=float, default=0.1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET)")

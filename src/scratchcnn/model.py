@@ -176,7 +176,8 @@ class Sequential:
         """Train on x (N, ...) and y (N,) labels (or targets); returns a History.
 
         ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
-        ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch.  ``seed`` seeds the
+        ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch (or per batch:
+        ``CosineAnnealingLR(..., per_batch=True)``).  ``seed`` seeds the
         shuffling.  Calling fit again continues the same run (optimiser state, epochs,
         history) unless a new optimizer is given.  fit marks the first layer
         ``needs_input_grad = False`` (nothing uses dL/d(input)); set it back to True before

@@ -29,6 +29,7 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}: unknown options {sorted(unknown)}")
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
+        self._scratch = np.empty(0, np.float32)  # reused: fresh large arrays cost page faults
 
     def step(self, model) -> None:
         """Update every parameter of ``model`` from its gradient."""
@@ -40,6 +41,12 @@ class Optimizer:
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
+
+    def _scratch_like(self, p: np.ndarray) -> np.ndarray:
+        """A work array of p's shape and dtype, the same memory for every parameter."""
+        if self._scratch.size < p.size or self._scratch.dtype != p.dtype:
+            self._scratch = np.empty(p.size, p.dtype)
+        return self._scratch[:p.size].reshape(p.shape)
 
     def _decayed(self, p, g):
         wd = self.hyper.get("weight_decay", 0.0)
@@ -134,13 +141,25 @@ class Adam(Optimizer):
         v = state.setdefault("exp_avg_sq", np.zeros_like(p))
         t = int(state.get("step", 0)) + 1
         state["step"] = np.array(t)
+        step_size, root2 = self.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t)
+        for part in _chunks(p, g, m, v):  # each chunk's ~14 passes run in cache
+            self._adam_chunk(*part, b1, b2, step_size, root2)
+
+    def _adam_chunk(self, p, g, m, v, b1, b2, step_size, root2):
+        work = self._scratch_like(p)  # in place throughout: no temporaries
         m *= b1
-        m += (1 - b1) * g
+        m += np.multiply(g, 1 - b1, out=work)
         v *= b2
-        v += (1 - b2) * g * g
-        step_size = self.lr / (1 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.hyper["eps"]
-        p -= (step_size * m / denom).astype(p.dtype, copy=False)
+        np.multiply(g, g, out=work)
+        work *= 1 - b2
+        v += work
+        # p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+        np.sqrt(v, out=work)
+        work /= root2
+        work += self.hyper["eps"]
+        np.divide(m, work, out=work)
+        work *= step_size
+        p -= work
 
 
 class AdamW(Adam):
@@ -156,22 +175,43 @@ class AdamW(Adam):
 OPTIMIZERS = {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
 
 
+def _chunks(*arrays, size: int = 1 << 16):
+    """Matching pieces of same-shaped arrays, as flat views (whole arrays if any is not
+    contiguous, as then a flat view would be a copy)."""
+    if not all(a.flags.c_contiguous for a in arrays) or arrays[0].size <= size:
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, flat[0].size, size):
+        yield tuple(f[start:start + size] for f in flat)
+
+
 class StepLR:
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """lr = base_lr * gamma ** (epoch // step_size); a fractional epoch counts as its floor."""
+
+    per_batch = False
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         self.step_size, self.gamma = int(step_size), float(gamma)
 
-    def lr_at(self, epoch: int, base_lr: float) -> float:
-        return base_lr * self.gamma ** (epoch // self.step_size)
+    def lr_at(self, epoch: float, base_lr: float) -> float:
+        return base_lr * self.gamma ** (int(epoch) // self.step_size)
 
 
 class CosineAnnealingLR:
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
 
-    def __init__(self, T_max: int, eta_min: float = 0.0):  # noqa: N803 (PyTorch's name)
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+    With ``per_batch=False`` (PyTorch's usual use: ``scheduler.step()`` once per epoch)
+    ``fit`` sets the rate at the start of each epoch.  With ``per_batch=True`` it sets it
+    before every batch from the fractional epoch ``epoch + batch / batches``, so the rate
+    falls smoothly and reaches ``eta_min`` at the end of epoch ``T_max``: PyTorch's
+    scheduler with ``T_max = epochs * batches`` stepped after every batch.
+    """
 
-    def lr_at(self, epoch: int, base_lr: float) -> float:
+    def __init__(self, T_max: int, eta_min: float = 0.0,  # noqa: N803 (PyTorch's name)
+                 per_batch: bool = False):
+        self.T_max, self.eta_min, self.per_batch = int(T_max), float(eta_min), bool(per_batch)
+
+    def lr_at(self, epoch: float, base_lr: float) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (
             1 + math.cos(math.pi * epoch / self.T_max)) / 2

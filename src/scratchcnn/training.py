@@ -113,6 +113,9 @@ class Trainer:
                               enabled=verbose > 0)
             start, total_loss, correct = time.perf_counter(), 0.0, 0
             for b in range(batches):
+                if getattr(self.scheduler, "per_batch", False):
+                    self.optimizer.lr = self.scheduler.lr_at(self.epoch + b / batches,
+                                                             self.base_lr)
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 xb, yb = x[idx], y[idx]
                 out = model.forward(xb)
