@@ -139,9 +139,10 @@ def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, mo
 def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
     from scratchcnn import io
     use_tiny_data(monkeypatch, 1)
-    # dropout, batch norm and a validation split: every Generator and the schedule must be restored
+    # dropout, batch norm, a validation split and the per-batch cosine schedule: every
+    # Generator and the schedule's position must be restored
     args = ["train", "--model", "convnet_bn", "--batch-size", "16", "--epochs", "3",
-            "--optimizer", "adamw", "--schedule", "step"]
+            "--optimizer", "adamw"]
     assert main(args + ["--out", str(tmp_path / "straight")]) == 0
     straight = parse(capsys.readouterr().out)
 

@@ -29,7 +29,6 @@ def _on_sigterm(signum, frame):
     raise _Terminated
 
 
-
 def _triple(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.replace("x", ",").split(","))
