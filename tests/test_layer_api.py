@@ -111,7 +111,7 @@ def test_batchnorm_on_threads_is_bit_identical(rng, monkeypatch, training):
 
 
 @pytest.mark.parametrize("build", [sc.models.lenet5, sc.models.convnet_bn,
-                                   sc.models.convnet_bn_lite])
+                                   sc.models.convnet_bn_lite, sc.models.convnet_bn_mini])
 def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(build):
     # as PyTorch: N = 0 is a valid batch (e.g. the last, empty slice of a data set)
     model = build(seed=0)

@@ -98,6 +98,11 @@ def test_zoo_parameter_counts():
     assert "Total params: 422,378" in lite and "(64, 7, 7)" in lite
     # 28*28*32*25 + 14*14*64*32*9 + 3136*128 + 128*10 (conv MACs at the conv's output size)
     assert "Total MACs per sample: 4,642,560" in lite
+    mini = models.convnet_bn_mini().summary((1, 28, 28))
+    # 24*9 + 2*24 + 48*24*9 + 2*48 + 2352*128 + 2*128 + 128*10 + 10
+    assert "Total params: 313,330" in mini and "(48, 7, 7)" in mini
+    # 28*28*24*9 + 14*14*48*24*9 + 2352*128 + 128*10
+    assert "Total MACs per sample: 2,503,808" in mini
     assert sc.count_params(models.simple_convnet()) == 30 * 25 + 30 + 4320 * 100 + 100 + 1010
 
 

@@ -11,8 +11,8 @@ from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear,
                      ReLU)
 from .model import Sequential
 
-__all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "alexnet", "vgg16",
-           "MODELS"]
+__all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "convnet_bn_mini",
+           "alexnet", "vgg16", "MODELS"]
 
 
 def lenet5(in_channels: int = 1, num_classes: int = 10, seed=0) -> Sequential:
@@ -71,15 +71,29 @@ def convnet_bn_lite(in_channels: int = 1, num_classes: int = 10, seed=0,
     affine map, ReLU is monotone) at a quarter of the normalisation and ReLU work.  About a
     quarter of :func:`convnet_bn`'s multiply-accumulates (4.6 M against 18.7 M per image).
     """
+    return _pool_bn_net(in_channels, num_classes, seed, dropout, (32, 5), (64, 3))
+
+
+def convnet_bn_mini(in_channels: int = 1, num_classes: int = 10, seed=0,
+                    dropout: float = 0.3) -> Sequential:
+    """:func:`convnet_bn_lite` with conv 24@3x3 and conv 48@3x3: 313,330 parameters and
+    2.5 M multiply-accumulates per image (4.6 M), its steps about 1.6x faster."""
+    return _pool_bn_net(in_channels, num_classes, seed, dropout, (24, 3), (48, 3))
+
+
+def _pool_bn_net(in_channels, num_classes, seed, dropout, first, second) -> Sequential:
+    """conv -> maxpool -> BN -> ReLU twice (``first``, ``second`` = (channels, kernel)),
+    then Linear -> BN -> ReLU -> Dropout -> Linear, for 28x28 input."""
     rng = as_generator(seed)
 
     def block(cin, cout, k):
         return [Conv2d(cin, cout, k, padding=k // 2, bias=False, rng=rng), MaxPool2d(2),
                 BatchNorm2d(cout), ReLU()]
+    (c1, k1), (c2, k2) = first, second
     return Sequential([
-        *block(in_channels, 32, 5), *block(32, 64, 3),
+        *block(in_channels, c1, k1), *block(c1, c2, k2),
         Flatten(),
-        Linear(64 * 7 * 7, 128, bias=False, rng=rng), BatchNorm1d(128), ReLU(),
+        Linear(c2 * 7 * 7, 128, bias=False, rng=rng), BatchNorm1d(128), ReLU(),
         Dropout(dropout, rng=rng),
         Linear(128, num_classes, rng=rng),
     ])
@@ -122,7 +136,9 @@ def vgg16(in_channels: int = 3, num_classes: int = 1000, seed=0) -> Sequential:
 
 
 MODELS = {"lenet5": lenet5, "simple_convnet": simple_convnet, "convnet_bn": convnet_bn,
-          "convnet_bn_lite": convnet_bn_lite, "alexnet": alexnet, "vgg16": vgg16}
+          "convnet_bn_lite": convnet_bn_lite, "convnet_bn_mini": convnet_bn_mini,
+          "alexnet": alexnet, "vgg16": vgg16}
 #: Input shape (C, H, W) each model is designed for.
 INPUT_SHAPES = {"lenet5": (1, 28, 28), "simple_convnet": (1, 28, 28), "convnet_bn": (1, 28, 28),
-                "convnet_bn_lite": (1, 28, 28), "alexnet": (3, 224, 224), "vgg16": (3, 224, 224)}
+                "convnet_bn_lite": (1, 28, 28), "convnet_bn_mini": (1, 28, 28),
+                "alexnet": (3, 224, 224), "vgg16": (3, 224, 224)}
