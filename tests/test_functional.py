@@ -141,6 +141,7 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
+    monkeypatch.setattr(F, "PER_SAMPLE_MAX_CKK", 0)  # pieces belong to the line layout
     x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
@@ -224,3 +225,72 @@ def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
         parallel.parallel_slices(inner, 6, 6)
     parallel.parallel_slices(outer, 4, 24)
     np.testing.assert_array_equal(out, np.ones((4, 6)))
+
+
+def conv_both_layouts(x, w, b, args, per_sample: bool, dout, monkeypatch):
+    """Forward and backward of one convolution, in the layout asked for."""
+    with monkeypatch.context() as m:
+        m.setattr(F, "PER_SAMPLE_MAX_CKK", 10**9 if per_sample else 0)
+        m.setattr(F, "PER_SAMPLE_MIN_PIXELS", 1)
+        out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
+        assert F.per_sample_layout(saved[0]) is per_sample
+        return (out, *F.conv2d_backward(dout, w, saved, has_bias=b is not None))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, bias, pads, dilation", [
+    (5, True, ((1, 1), (2, 2)), (1, 1)),
+    (3, False, ((0, 1), (1, 2)), (2, 1)),  # 'same'-like uneven padding, dilation
+    (0, True, ((1, 1), (1, 1)), (1, 1)),   # an empty batch
+])
+def test_per_sample_layout_equals_the_line_layout_and_the_reference(
+        rng, monkeypatch, dtype, n, bias, pads, dilation):
+    x = rng.standard_normal((n, 2, 9, 8)).astype(dtype)
+    w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype) if bias else None
+    args = ((1, 1), pads, dilation)
+    g = F.ConvGeometry(x.shape, (3, 2), *args)
+    dout = rng.standard_normal((n, 4, g.ho, g.wo)).astype(dtype)
+    per_sample = conv_both_layouts(x, w, b, args, True, dout, monkeypatch)
+    lines = conv_both_layouts(x, w, b, args, False, dout, monkeypatch)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert (per_sample[3] is None) is (lines[3] is None) is (not bias)
+    for a, b_ in zip(per_sample[:3 + bias], lines):
+        assert a.dtype == dtype and a.shape == b_.shape
+        np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
+    if n:
+        xp = F.pad(x.astype(np.float64), pads)
+        ref = reference.conv2d(xp, w, b if bias else np.zeros(4), (1, 1), (0, 0), dilation)
+        np.testing.assert_allclose(per_sample[0], ref, rtol=tol, atol=tol)
+    # chunks of 2 samples and more threads change nothing (the float64 bits included)
+    with monkeypatch.context() as m:
+        m.setattr(F, "MAX_COLUMN_BYTES", 2 * (g.ckk + 1) * g.ho * g.wo * x.itemsize)
+        m.setattr(F, "DCOLS_BYTES", 2 * g.ckk * g.ho * g.wo * x.itemsize)
+        m.setenv("SCRATCHCNN_NUM_THREADS", "3")
+        m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+        chunked = conv_both_layouts(x, w, b, args, True, dout, monkeypatch)
+    for a, b_ in zip(chunked[:3 + bias], per_sample):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_the_per_sample_layout_is_taken_for_first_layers_only():
+    def layout(shape, o, k, stride=1, pad=0):
+        return F.per_sample_layout(F.ConvGeometry(shape, (k, k), (stride,) * 2,
+                                                  ((pad, pad),) * 2, (1, 1)))
+    assert layout((128, 1, 28, 28), 6, 5, pad=2)      # LeNet-5's first layer
+    assert layout((64, 3, 32, 32), 32, 3, pad=1)      # CIFAR's first layer
+    assert not layout((128, 6, 14, 14), 16, 5)        # LeNet-5's second: 150 values a window
+    assert not layout((64, 3, 32, 32), 32, 3, 2, 1)   # strided
+    assert not layout((128, 1, 12, 12), 6, 5)         # 64 output pixels a sample
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_an_empty_batch_goes_through_a_convolution_in_both_layouts(monkeypatch, kernel):
+    x = np.zeros((0, 2, 5, 5))
+    w = np.ones((3, 2, kernel, kernel))
+    dout = np.zeros((0, 3, 6 - kernel, 6 - kernel))
+    for per_sample in (True, False):
+        out, dx, dw, db = conv_both_layouts(x, w, np.ones(3), ((1, 1), ((0, 0), (0, 0)), (1, 1)),
+                                            per_sample, dout, monkeypatch)
+        assert out.shape == dout.shape and dx.shape == x.shape
+        assert not dw.any() and not db.any()

@@ -36,6 +36,7 @@ def test_sequential_backward_matches_torch(rng):
     model = models.lenet5(seed=0).astype(np.float64)
     model.input_mean, model.input_std = np.array(0.1), np.array(0.3)
     x = rng.random((3, 1, 28, 28))
+    # torch's net has the classic order, ReLU before each pool; ours pools first
     tm = torch.nn.Sequential(
         torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),

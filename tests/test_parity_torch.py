@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
+from scratchcnn import functional as F
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -45,7 +46,9 @@ def conv_configs(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     mode = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    sh, sw = (1, 1) if mode == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    layout = draw(st.sampled_from(["auto", "per_sample", "lines"]))  # per sample: stride 1
+    sh, sw = (1, 1) if mode == "same" or layout == "per_sample" else \
+        (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     padding = {"int": ph, "pair": (ph, pw), "same": "same", "valid": "valid"}[mode]
     pad_h, pad_w = {"int": (ph, ph), "pair": (ph, pw)}.get(mode, (0, 0))
@@ -54,7 +57,8 @@ def conv_configs(draw):
     return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 4)), o=draw(st.integers(1, 4)),
                 h=h, w=w, kernel_size=(kh, kw) if draw(st.booleans()) or kh != kw else kh,
                 stride=(sh, sw), padding=padding, dilation=(dh, dw), bias=draw(st.booleans()),
-                unbatched=draw(st.booleans()), dtype=draw(dtypes), seed=draw(st.integers(0, 2**16)))
+                unbatched=draw(st.booleans()), dtype=draw(dtypes), seed=draw(st.integers(0, 2**16)),
+                layout=layout)
 
 
 @settings(max_examples=250)
@@ -70,7 +74,17 @@ def test_conv2d_matches_torch(cfg):
 
     def torch_conv(xt, weight, bias=None):
         return TF.conv2d(xt, weight, bias, cfg["stride"], cfg["padding"], cfg["dilation"])
-    run_both(layer, x, torch_conv, names, cfg["dtype"], rng)
+    # small shapes take the line layout on their own: force each layout in turn
+    limits = {"auto": {}, "lines": {"PER_SAMPLE_MAX_CKK": 0},
+              "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1}}
+    saved = {name: getattr(F, name) for name in limits[cfg["layout"]]}
+    try:
+        for name, value in limits[cfg["layout"]].items():
+            setattr(F, name, value)
+        run_both(layer, x, torch_conv, names, cfg["dtype"], rng)
+    finally:
+        for name, value in saved.items():
+            setattr(F, name, value)
 
 
 @st.composite

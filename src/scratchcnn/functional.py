@@ -4,7 +4,9 @@ Nothing here holds parameters or state; the layer classes in :mod:`scratchcnn.la
 call these functions and cache what backward needs.  All arrays are NCHW.  Every kernel
 keeps the dtype of its inputs (float32 or float64).
 
-The convolution is im2col + one matrix product.  The column tensor is kept 6-D in the
+The convolution is im2col + matrix products, in one of two layouts (the line layout and,
+for first layers with few values per window, the per-sample layout; see their comments
+below).  The reference ``im2col`` keeps the column tensor 6-D in the
 order ``(C, kh, kw, N, Ho, Wo)``: then the weights ``(O, C, kh, kw)`` reshape to a
 ``(O, C*kh*kw)`` matrix that meets the columns in a single GEMM, and the copy that builds
 the columns walks the input along its rows.  ``col2im`` is the *adjoint* of ``im2col``
@@ -390,6 +392,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     ws = workspace if workspace is not None else Workspace()
     o = weight.shape[0]
     g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
+    if per_sample_layout(g):
+        return _forward_per_sample(x, weight, bias, g, ws)
     phases, zeroed = ws.get_zeroed("phases", (g.phases_size,), x.dtype, key=g.phases_key())
     to_phases(x, g, phases, zeroed)
     w2 = weight.reshape(o, g.ckk)
@@ -417,6 +421,8 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     """
     ws = workspace if workspace is not None else Workspace()
     g, phases, cols = saved
+    if per_sample_layout(g):
+        return _backward_per_sample(dout, weight, saved, has_bias, need_dx, ws)
     o = weight.shape[0]
     w2 = weight.reshape(o, g.ckk)
     piece = _piece(o, g.ckk, g.line, backward=True)
@@ -440,7 +446,7 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     dx = None
     if need_dx:
         dphases = ws.get("dphases", (g.phases_size,), dout.dtype)
-        images = dphases.reshape(-1, g.row)
+        images = dphases.reshape(g.sh * g.sw * g.c, g.row)
         parallel_slices(lambda r: images[r].fill(0), images.shape[0], dphases.size)
         # dcols is added into dphases as soon as it is made: small chunks stay in cache
         rows = _rows_per_chunk(g.ho, g.ckk * g.line * dout.dtype.itemsize, DCOLS_BYTES)
@@ -476,6 +482,113 @@ def _weight_grad(d2: np.ndarray, cols2: np.ndarray, piece: int | None):
     products = np.empty((m, o, ckk), dtype=d2.dtype)  # summed here: the same for any threads
     parallel_slices(lambda s: np.matmul(d3[s], cols3[s], out=products[s]), m, d2.size * ckk)
     return products.sum(axis=0)
+
+
+# --------------------------------------------------------------------------- per sample
+#
+# The line layout above needs two transposing copies: the product's output (O, rows, N,
+# Wq) back into NCHW, and dout into that order for backward.  For a layer with few values
+# per window (C*kh*kw small: a first layer on grey or colour images) those copies cost as
+# much as the products, and a second layout wins: columns per sample, (N, C*kh*kw [+ 1],
+# Ho*Wo).  Then one product per sample, W (O, C*kh*kw [+ 1]) @ cols[n], writes out[n]
+# (O, Ho*Wo), which is NCHW already, and dout[n] (O, Ho*Wo) meets cols[n] as it comes.
+# The per-sample products are split over threads by samples.
+
+#: The per-sample layout is used for stride 1 when C*kh*kw is at most this ...
+PER_SAMPLE_MAX_CKK = 32
+#: ... and a sample has at least this many output pixels (one product per sample).
+PER_SAMPLE_MIN_PIXELS = 256
+
+
+def per_sample_layout(g: ConvGeometry) -> bool:
+    """Whether the convolution of geometry ``g`` runs in the per-sample layout."""
+    return (g.sh == g.sw == 1 and g.ckk <= PER_SAMPLE_MAX_CKK
+            and g.ho * g.wo >= PER_SAMPLE_MIN_PIXELS)
+
+
+def _sample_columns(xp: np.ndarray, g: ConvGeometry, s0: int, s1: int, ws: Workspace,
+                    ones: bool) -> np.ndarray:
+    """Columns (s1-s0, C*kh*kw [+ 1], Ho*Wo) of samples s0:s1 of the padded xp, in the
+    workspace; with ``ones`` a last row of ones per sample (see :func:`_columns`)."""
+    m, hw = s1 - s0, g.ho * g.wo
+    cols = ws.get("cols", (m, g.ckk + ones, hw), xp.dtype)
+    item = cols.itemsize
+    # cols[:, :C*kh*kw] seen as (m, C, kh, kw, Ho, Wo): a view by construction
+    dst = as_strided(cols, (m, g.c, g.kh, g.kw, g.ho, g.wo),
+                     (cols.strides[0], g.kh * g.kw * hw * item, g.kw * hw * item, hw * item,
+                      g.wo * item, item))
+    windows = sliding_windows(xp[s0:s1], (g.kh, g.kw), (1, 1), (g.dh, g.dw))
+
+    def copy(part):
+        np.copyto(dst[part], windows[part])
+        if ones:
+            cols[part, g.ckk] = 1
+    parallel_slices(copy, m, cols.size)
+    return cols
+
+
+def _samples_per_chunk(g: ConvGeometry, rows: int, itemsize: int, bound: int) -> int:
+    """Samples per chunk so that ``rows`` x Ho*Wo values per sample stay within ``bound``."""
+    most = max(1, min(g.n, bound // max(rows * g.ho * g.wo * itemsize, 1)))
+    return -(-g.n // -(-g.n // most)) if g.n else 1
+
+
+def _forward_per_sample(x, weight, bias, g: ConvGeometry, ws: Workspace):
+    """:func:`conv2d_forward` in the per-sample layout (see the comment above)."""
+    o = weight.shape[0]
+    xp = pad(x, g.pads, workspace=ws)
+    w2 = weight.reshape(o, g.ckk)
+    if bias is not None:
+        w2 = np.concatenate([w2, bias[:, None]], axis=1)
+    out = np.empty((g.n, o, g.ho * g.wo), dtype=x.dtype)
+    per = _samples_per_chunk(g, w2.shape[1], x.dtype.itemsize, MAX_COLUMN_BYTES)
+    cols = None
+    for s0, s1 in _chunks(g.n, per):
+        cols = _sample_columns(xp, g, s0, s1, ws, ones=bias is not None)
+        part = out[s0:s1]
+        parallel_slices(lambda s: np.matmul(w2, cols[s], out=part[s]), s1 - s0, part.size)
+    return out.reshape(g.n, o, g.ho, g.wo), (g, xp, cols if per >= g.n else None)
+
+
+def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws: Workspace):
+    """:func:`conv2d_backward` in the per-sample layout."""
+    g, xp, cols = saved
+    o, hw = weight.shape[0], g.ho * g.wo
+    d3 = np.ascontiguousarray(dout).reshape(g.n, o, hw)
+    if cols is not None and cols.shape[1] != g.ckk + has_bias:  # forward ran without a bias
+        cols = None
+    per = g.n if cols is not None else \
+        _samples_per_chunk(g, g.ckk + has_bias, dout.dtype.itemsize, MAX_COLUMN_BYTES)
+    # one (O, C*kh*kw [+ 1]) product per sample, summed here: the same for any threads
+    products = np.empty((g.n, o, g.ckk + has_bias), dtype=dout.dtype)
+    for s0, s1 in _chunks(g.n, per):
+        if cols is None or per < g.n:
+            cols = _sample_columns(xp, g, s0, s1, ws, ones=has_bias)
+        d_part, p_part, c_part = d3[s0:s1], products[s0:s1], cols
+        parallel_slices(lambda s: np.matmul(d_part[s], c_part[s].transpose(0, 2, 1),
+                                            out=p_part[s]), s1 - s0, c_part.size)
+    dw2 = products.sum(axis=0)
+    dbias = dw2[:, g.ckk].copy() if has_bias else None
+    dweight = np.ascontiguousarray(dw2[:, :g.ckk]).reshape(weight.shape)
+    if not need_dx:
+        return None, dweight, dbias
+    wt = np.ascontiguousarray(weight.reshape(o, g.ckk).T)
+    dxp = np.empty(xp.shape, dtype=dout.dtype)
+    per = _samples_per_chunk(g, g.ckk, dout.dtype.itemsize, DCOLS_BYTES)
+    for s0, s1 in _chunks(g.n, per):
+        dcols = ws.get("dcols", (s1 - s0, g.ckk, hw), dout.dtype)
+        dcols6 = dcols.reshape(s1 - s0, g.c, g.kh, g.kw, g.ho, g.wo)
+        d_part, dx_part = d3[s0:s1], dxp[s0:s1]
+
+        def back(s):  # the columns' gradients of samples s, added into their windows
+            np.matmul(wt, d_part[s], out=dcols[s])
+            dx_part[s] = 0
+            for i in range(g.kh):
+                for j in range(g.kw):
+                    offset_grid(dx_part[s], i, j, (g.ho, g.wo), (1, 1),
+                                (g.dh, g.dw))[...] += dcols6[s, :, i, j]
+        parallel_slices(back, s1 - s0, dcols.size)
+    return np.ascontiguousarray(unpad(dxp, g.pads)), dweight, dbias
 
 
 # --------------------------------------------------------------------------- pooling
