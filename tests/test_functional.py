@@ -281,7 +281,8 @@ def test_the_per_sample_layout_is_taken_for_first_layers_only():
     assert layout((64, 3, 32, 32), 32, 3, pad=1)      # CIFAR's first layer
     assert not layout((128, 6, 14, 14), 16, 5)        # LeNet-5's second: 150 values a window
     assert not layout((64, 3, 32, 32), 32, 3, 2, 1)   # strided
-    assert not layout((128, 1, 12, 12), 6, 5)         # 64 output pixels a sample
+    assert layout((128, 1, 8, 8), 16, 3, pad=1)        # 64 output pixels a sample
+    assert not layout((128, 1, 7, 7), 6, 5)           # 9 output pixels a sample
 
 
 @pytest.mark.parametrize("kernel", [1, 3])
