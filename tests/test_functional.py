@@ -273,7 +273,7 @@ def test_per_sample_layout_equals_the_line_layout_and_the_reference(
         np.testing.assert_array_equal(a, b_)
 
 
-def test_the_per_sample_layout_is_taken_for_first_layers_only():
+def test_the_per_sample_layout_is_taken_for_few_values_per_window_and_stride_1():
     def layout(shape, o, k, stride=1, pad=0):
         return F.per_sample_layout(F.ConvGeometry(shape, (k, k), (stride,) * 2,
                                                   ((pad, pad),) * 2, (1, 1)))
