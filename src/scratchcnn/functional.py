@@ -364,7 +364,7 @@ def _piece(out_channels: int, ckk: int, line: int, backward: bool) -> int | None
     """Columns per product when a GEMM with weights (O, C*kh*kw) runs best split, else None.
 
     OpenBLAS is slow on a product whose small side is tiny and whose long side is huge,
-    e.g. (6, 25) @ (25, 114688) for LeNet's first layer: there, a batch of products of
+    e.g. (6, 25) @ (25, 114688), LeNet's first layer in this layout: there, a batch of products of
     ~2000 columns is up to 2.5x faster.  For larger weights one whole product wins.  The
     thresholds come from ``benchmarks/bench_layers.py``'s shapes on OpenBLAS 0.3.  The
     piece divides ``line``, so it divides every chunk of whole lines.
