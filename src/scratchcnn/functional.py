@@ -547,7 +547,8 @@ def _forward_per_sample(x, weight, bias, g: ConvGeometry, ws: Workspace):
     for s0, s1 in _chunks(g.n, per):
         cols = _sample_columns(xp, g, s0, s1, ws, ones=bias is not None)
         part = out[s0:s1]
-        parallel_slices(lambda s: np.matmul(w2, cols[s], out=part[s]), s1 - s0, part.size)
+        parallel_slices(lambda s: np.matmul(w2, cols[s], out=part[s]), s1 - s0,
+                        part.size * w2.shape[1])
     return out.reshape(g.n, o, g.ho, g.wo), (g, xp, cols if per >= g.n else None)
 
 
@@ -567,7 +568,7 @@ def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws:
             cols = _sample_columns(xp, g, s0, s1, ws, ones=has_bias)
         d_part, p_part, c_part = d3[s0:s1], products[s0:s1], cols
         parallel_slices(lambda s: np.matmul(d_part[s], c_part[s].transpose(0, 2, 1),
-                                            out=p_part[s]), s1 - s0, c_part.size)
+                                            out=p_part[s]), s1 - s0, c_part.size * o)
     dw2 = products.sum(axis=0)
     dbias = dw2[:, g.ckk].copy() if has_bias else None
     dweight = np.ascontiguousarray(dw2[:, :g.ckk]).reshape(weight.shape)
@@ -588,7 +589,7 @@ def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws:
                 for j in range(g.kw):
                     offset_grid(dx_part[s], i, j, (g.ho, g.wo), (1, 1),
                                 (g.dh, g.dw))[...] += dcols6[s, :, i, j]
-        parallel_slices(back, s1 - s0, dcols.size)
+        parallel_slices(back, s1 - s0, dcols.size * o)
     return np.ascontiguousarray(unpad(dxp, g.pads)), dweight, dbias
 
 
