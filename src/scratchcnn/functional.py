@@ -492,7 +492,8 @@ def _weight_grad(d2: np.ndarray, cols2: np.ndarray, piece: int | None):
 # much as the products, and a second layout wins: columns per sample, (N, C*kh*kw [+ 1],
 # Ho*Wo).  Then one product per sample, W (O, C*kh*kw [+ 1]) @ cols[n], writes out[n]
 # (O, Ho*Wo), which is NCHW already, and dout[n] (O, Ho*Wo) meets cols[n] as it comes.
-# The per-sample products are split over threads by samples.
+# The per-sample products are split over threads by samples (OpenBLAS runs a product
+# this small on one core), the job's size counted in multiply-adds.
 
 #: The per-sample layout is used for stride 1 when C*kh*kw is at most this ...
 PER_SAMPLE_MAX_CKK = 32
