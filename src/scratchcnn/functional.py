@@ -531,8 +531,7 @@ def _sample_columns(xp: np.ndarray, g: ConvGeometry, s0: int, s1: int, ws: Works
 
 def _samples_per_chunk(g: ConvGeometry, rows: int, itemsize: int, bound: int) -> int:
     """Samples per chunk so that ``rows`` x Ho*Wo values per sample stay within ``bound``."""
-    most = max(1, min(g.n, bound // max(rows * g.ho * g.wo * itemsize, 1)))
-    return -(-g.n // -(-g.n // most)) if g.n else 1
+    return _rows_per_chunk(g.n, rows * g.ho * g.wo * itemsize, bound) if g.n else 1
 
 
 def _forward_per_sample(x, weight, bias, g: ConvGeometry, ws: Workspace):
