@@ -9,6 +9,7 @@ set-up (imports and input arrays), so it counts what the measured work allocates
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -98,3 +99,15 @@ def best_of(runs: list[dict], key: str) -> float:
     """The fastest sample: this machine's stalls only ever add time, so the minimum shows
     the code's own speed where stalls hit most calls and move the median."""
     return min(v for run in runs for v in run[key])
+
+
+def case_arguments(description: str, argv=None, repeats: int = 5) -> argparse.Namespace:
+    """The command line of the per-case benchmarks (the child's own flags hidden)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", help="run only cases whose name contains this text")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)

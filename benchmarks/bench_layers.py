@@ -12,7 +12,6 @@ no dL/dx, so the "LeNet conv1" case skips it on both sides (torch: input without
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -91,14 +90,7 @@ def child(library: str, case: str, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", help="run only cases whose name contains this text")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--case", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    args = H.case_arguments(__doc__.splitlines()[0], argv, repeats=5)
     if args.child:
         print(json.dumps(child(args.child, args.case, args.repeats)))
         return 0

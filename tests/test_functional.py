@@ -142,6 +142,7 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
 def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
     monkeypatch.setattr(F, "PER_SAMPLE_MAX_CKK", 0)  # pieces belong to the line layout
+    monkeypatch.setattr(F, "SAMPLES_LAST_MIN_JUNK", 2)
     x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
@@ -227,13 +228,23 @@ def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
     np.testing.assert_array_equal(out, np.ones((4, 6)))
 
 
-def conv_both_layouts(x, w, b, args, per_sample: bool, dout, monkeypatch):
+#: Module constants that force each layout (where the geometry allows it: stride 1 for
+#: the per-sample and samples-last layouts).
+FORCE_LAYOUT = {
+    "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1},
+    "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0},
+    "lines": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 2},
+}
+LAYOUTS = list(FORCE_LAYOUT)
+
+
+def conv_in_layout(x, w, b, args, layout: str, dout, monkeypatch):
     """Forward and backward of one convolution, in the layout asked for."""
     with monkeypatch.context() as m:
-        m.setattr(F, "PER_SAMPLE_MAX_CKK", 10**9 if per_sample else 0)
-        m.setattr(F, "PER_SAMPLE_MIN_PIXELS", 1)
+        for name, value in FORCE_LAYOUT[layout].items():
+            m.setattr(F, name, value)
         out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
-        assert F.per_sample_layout(saved[0]) is per_sample
+        assert F.conv_layout(saved[0]) == layout
         return (out, *F.conv2d_backward(dout, w, saved, has_bias=b is not None))
 
 
@@ -243,55 +254,67 @@ def conv_both_layouts(x, w, b, args, per_sample: bool, dout, monkeypatch):
     (3, False, ((0, 1), (1, 2)), (2, 1)),  # 'same'-like uneven padding, dilation
     (0, True, ((1, 1), (1, 1)), (1, 1)),   # an empty batch
 ])
-def test_per_sample_layout_equals_the_line_layout_and_the_reference(
-        rng, monkeypatch, dtype, n, bias, pads, dilation):
+@pytest.mark.parametrize("layout", ["per_sample", "samples_last"])
+def test_stride_1_layouts_equal_the_line_layout_and_the_reference(
+        rng, monkeypatch, dtype, n, bias, pads, dilation, layout):
     x = rng.standard_normal((n, 2, 9, 8)).astype(dtype)
     w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype) if bias else None
     args = ((1, 1), pads, dilation)
     g = F.ConvGeometry(x.shape, (3, 2), *args)
     dout = rng.standard_normal((n, 4, g.ho, g.wo)).astype(dtype)
-    per_sample = conv_both_layouts(x, w, b, args, True, dout, monkeypatch)
-    lines = conv_both_layouts(x, w, b, args, False, dout, monkeypatch)
+    result = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
+    lines = conv_in_layout(x, w, b, args, "lines", dout, monkeypatch)
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    assert (per_sample[3] is None) is (lines[3] is None) is (not bias)
-    for a, b_ in zip(per_sample[:3 + bias], lines):
+    assert (result[3] is None) is (lines[3] is None) is (not bias)
+    for a, b_ in zip(result[:3 + bias], lines):
         assert a.dtype == dtype and a.shape == b_.shape
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
     if n:
         xp = F.pad(x.astype(np.float64), pads)
         ref = reference.conv2d(xp, w, b if bias else np.zeros(4), (1, 1), (0, 0), dilation)
-        np.testing.assert_allclose(per_sample[0], ref, rtol=tol, atol=tol)
-    # chunks of 2 samples and more threads change nothing (the float64 bits included)
+        np.testing.assert_allclose(result[0], ref, rtol=tol, atol=tol)
+    # more threads change no bit; nor do chunks of 2 samples, while chunks of 2 output
+    # rows change only rounding (BLAS may sum products of other widths in another order)
     with monkeypatch.context() as m:
-        m.setattr(F, "MAX_COLUMN_BYTES", 2 * (g.ckk + 1) * g.ho * g.wo * x.itemsize)
-        m.setattr(F, "DCOLS_BYTES", 2 * g.ckk * g.ho * g.wo * x.itemsize)
+        m.setattr(F, "TRANSPOSE_ROWS", 3)
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
         m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
-        chunked = conv_both_layouts(x, w, b, args, True, dout, monkeypatch)
-    for a, b_ in zip(chunked[:3 + bias], per_sample):
+        threaded = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
+        per_chunk = 2 * g.ho * g.wo if layout == "per_sample" else 2 * g.wo * n
+        m.setattr(F, "MAX_COLUMN_BYTES", (g.ckk + 1) * per_chunk * x.itemsize)
+        m.setattr(F, "DCOLS_BYTES", g.ckk * per_chunk * x.itemsize)
+        chunked = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
+    for a, b_, c in zip(threaded[:3 + bias], result, chunked):
         np.testing.assert_array_equal(a, b_)
+        if layout == "per_sample":
+            np.testing.assert_array_equal(c, b_)
+        else:
+            np.testing.assert_allclose(c, b_, rtol=tol, atol=tol)
 
 
-def test_the_per_sample_layout_is_taken_for_few_values_per_window_and_stride_1():
+def test_each_shape_takes_the_layout_measured_fastest_for_it():
     def layout(shape, o, k, stride=1, pad=0):
-        return F.per_sample_layout(F.ConvGeometry(shape, (k, k), (stride,) * 2,
-                                                  ((pad, pad),) * 2, (1, 1)))
-    assert layout((128, 1, 28, 28), 6, 5, pad=2)      # LeNet-5's first layer
-    assert layout((64, 3, 32, 32), 32, 3, pad=1)      # CIFAR's first layer
-    assert not layout((128, 6, 14, 14), 16, 5)        # LeNet-5's second: 150 values a window
-    assert not layout((64, 3, 32, 32), 32, 3, 2, 1)   # strided
-    assert layout((128, 1, 8, 8), 16, 3, pad=1)        # 64 output pixels a sample
-    assert not layout((128, 1, 7, 7), 6, 5)           # 9 output pixels a sample
+        return F.conv_layout(F.ConvGeometry(shape, (k, k), (stride,) * 2,
+                                            ((pad, pad),) * 2, (1, 1)))
+    assert layout((128, 1, 28, 28), 6, 5, pad=2) == "per_sample"  # LeNet-5's first layer
+    assert layout((64, 3, 32, 32), 32, 3, pad=1) == "per_sample"  # CIFAR's first layer
+    assert layout((128, 1, 8, 8), 16, 3, pad=1) == "per_sample"   # 64 output pixels a sample
+    # LeNet-5's second layer: 150 values a window; lines would be 4/14 junk
+    assert layout((128, 6, 14, 14), 16, 5) == "samples_last"
+    assert layout((128, 1, 7, 7), 6, 5) == "samples_last"  # 9 output pixels a sample
+    assert layout((32, 64, 32, 32), 64, 3, pad=1) == "lines"  # VGG block: 2/34 junk
+    assert layout((32, 8, 28, 28), 16, 3, pad=1) == "lines"   # 72 values a window
+    assert layout((64, 3, 32, 32), 32, 3, 2, 1) == "lines"    # strided
 
 
 @pytest.mark.parametrize("kernel", [1, 3])
-def test_an_empty_batch_goes_through_a_convolution_in_both_layouts(monkeypatch, kernel):
+def test_an_empty_batch_goes_through_a_convolution_in_every_layout(monkeypatch, kernel):
     x = np.zeros((0, 2, 5, 5))
     w = np.ones((3, 2, kernel, kernel))
     dout = np.zeros((0, 3, 6 - kernel, 6 - kernel))
-    for per_sample in (True, False):
-        out, dx, dw, db = conv_both_layouts(x, w, np.ones(3), ((1, 1), ((0, 0), (0, 0)), (1, 1)),
-                                            per_sample, dout, monkeypatch)
+    for layout in LAYOUTS:
+        out, dx, dw, db = conv_in_layout(x, w, np.ones(3), ((1, 1), ((0, 0), (0, 0)), (1, 1)),
+                                         layout, dout, monkeypatch)
         assert out.shape == dout.shape and dx.shape == x.shape
         assert not dw.any() and not db.any()
