@@ -228,11 +228,11 @@ def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
     np.testing.assert_array_equal(out, np.ones((4, 6)))
 
 
-#: Module constants that force each layout (where the geometry allows it: stride 1 for
-#: the per-sample and samples-last layouts).
+#: Module constants that force each layout (the per-sample one needs stride 1).
 FORCE_LAYOUT = {
     "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1},
-    "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0},
+    "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0,
+                     "SAMPLES_LAST_MAX_STRIDE": 10**9},
     "lines": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 2},
 }
 LAYOUTS = list(FORCE_LAYOUT)
@@ -254,13 +254,14 @@ def conv_in_layout(x, w, b, args, layout: str, dout, monkeypatch):
     (3, False, ((0, 1), (1, 2)), (2, 1)),  # 'same'-like uneven padding, dilation
     (0, True, ((1, 1), (1, 1)), (1, 1)),   # an empty batch
 ])
-@pytest.mark.parametrize("layout", ["per_sample", "samples_last"])
-def test_stride_1_layouts_equal_the_line_layout_and_the_reference(
-        rng, monkeypatch, dtype, n, bias, pads, dilation, layout):
+@pytest.mark.parametrize("layout, stride", [("per_sample", (1, 1)), ("samples_last", (1, 1)),
+                                            ("samples_last", (2, 3))])
+def test_each_layout_equals_the_line_layout_and_the_reference(
+        rng, monkeypatch, dtype, n, bias, pads, dilation, layout, stride):
     x = rng.standard_normal((n, 2, 9, 8)).astype(dtype)
     w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype) if bias else None
-    args = ((1, 1), pads, dilation)
+    args = (stride, pads, dilation)
     g = F.ConvGeometry(x.shape, (3, 2), *args)
     dout = rng.standard_normal((n, 4, g.ho, g.wo)).astype(dtype)
     result = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
@@ -272,7 +273,7 @@ def test_stride_1_layouts_equal_the_line_layout_and_the_reference(
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
     if n:
         xp = F.pad(x.astype(np.float64), pads)
-        ref = reference.conv2d(xp, w, b if bias else np.zeros(4), (1, 1), (0, 0), dilation)
+        ref = reference.conv2d(xp, w, b if bias else np.zeros(4), stride, (0, 0), dilation)
         np.testing.assert_allclose(result[0], ref, rtol=tol, atol=tol)
     # more threads change no bit; nor do chunks of 2 samples, while chunks of 2 output
     # rows change only rounding (BLAS may sum products of other widths in another order)

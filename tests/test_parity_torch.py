@@ -46,9 +46,8 @@ def conv_configs(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     mode = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    # per sample and samples last: stride 1 only
     layout = draw(st.sampled_from(["auto", "per_sample", "samples_last", "lines"]))
-    sh, sw = (1, 1) if mode == "same" or layout in ("per_sample", "samples_last") else \
+    sh, sw = (1, 1) if mode == "same" or layout == "per_sample" else \
         (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     padding = {"int": ph, "pair": (ph, pw), "same": "same", "valid": "valid"}[mode]
@@ -77,7 +76,8 @@ def test_conv2d_matches_torch(cfg):
         return TF.conv2d(xt, weight, bias, cfg["stride"], cfg["padding"], cfg["dilation"])
     # "auto" takes whichever layout the shape picks; the others force one
     limits = {"auto": {}, "lines": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 2},
-              "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0},
+              "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0,
+                               "SAMPLES_LAST_MAX_STRIDE": 10**9},
               "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1}}
     saved = {name: getattr(F, name) for name in limits[cfg["layout"]]}
     try:

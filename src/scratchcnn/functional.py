@@ -383,10 +383,11 @@ def _divisors(n: int) -> list[int]:
 
 def conv_layout(g: ConvGeometry) -> str:
     """The layout the convolution of geometry ``g`` runs in: ``"per_sample"`` (stride 1,
-    few values a window), ``"samples_last"`` (stride 1, much junk in lines) or ``"lines"``."""
+    few values a window), ``"samples_last"`` (stride 1, much junk in lines) or ``"lines"``
+    (the thresholds are module constants, measured on this project's machine)."""
     if g.sh == g.sw == 1 and g.ckk <= PER_SAMPLE_MAX_CKK and g.ho * g.wo >= PER_SAMPLE_MIN_PIXELS:
         return "per_sample"
-    if g.sh == g.sw == 1 and g.wq - g.wo >= SAMPLES_LAST_MIN_JUNK * g.wq:
+    if max(g.sh, g.sw) <= SAMPLES_LAST_MAX_STRIDE and g.wq - g.wo >= SAMPLES_LAST_MIN_JUNK * g.wq:
         return "samples_last"
     return "lines"
 
@@ -608,29 +609,34 @@ def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws:
 #
 # The line layout's junk is Wq - Wo = dw*(kw-1) of every Wq columns: 4 of 14 for a 5x5
 # kernel on a 14x14 map (LeNet's second layer), which then pays 40% more for its
-# products, copies and adds than it needs.  A third layout has no junk: the padded input
-# with the samples innermost, (C, Hp, Wp, N).  For stride 1 the values kernel offset
-# (i, j) reads for output row y are one run of Wo*N values, and the columns
-# (C, kh, kw, Ho, Wo, N) are exact.  Its price is two transposing copies each way (input
-# and output in, dout and dx back), cheap for the small maps where junk is high.
+# products, copies and adds than it needs.  A third layout has no junk: the phases of
+# the padded input with the samples innermost, (sh, sw, C, Hq, Wq, N).  What kernel
+# offset (i, j) reads for output row y is then one run of Wo*N values, and the columns
+# (C, kh, kw, Ho, Wo, N) are exact.  Its price is a transposing copy each way (x and the
+# output in forward, dout and dx in backward), cheap for the small maps where junk is
+# high.  It works for any stride, but with strides (6% junk in bench_layers' case) it
+# measured 1.07-1.28x slower than lines.
 
 #: The samples-last layout is used for stride 1 when at least this share of the line
 #: layout's columns would be junk.  Measured fwd+bwd against lines: 0.83x at 25-29% junk
 #: (LeNet conv2), 0.94-0.98x at 20%, 1.03x at 12%, 1.3x at 6-7% (VGG block).
 SAMPLES_LAST_MIN_JUNK = 0.2
+#: ... and its stride is at most this.
+SAMPLES_LAST_MAX_STRIDE = 1
 #: Rows of a transposing copy's source taken at a time, so both sides stay in cache.
 TRANSPOSE_ROWS = 64
 
 
-def _window_runs(xt: np.ndarray, g: ConvGeometry, y0: int, y1: int,
-                 writeable: bool = False) -> np.ndarray:
-    """View (C, kh, kw, y1-y0, Wo*N) of what each kernel offset reads from xt (C, Hp, Wp, N)
-    for output rows y0:y1 (stride 1: each output row's values are one run)."""
-    c, hp, wp, n = xt.shape
-    item = xt.itemsize
-    return as_strided(xt[:, y0:], (c, g.kh, g.kw, y1 - y0, g.wo * n),
-                      (hp * wp * n * item, g.dh * wp * n * item, g.dw * n * item,
-                       wp * n * item, item), writeable=writeable)
+def _offset_reads(g: ConvGeometry) -> list[tuple]:
+    """(i, j, a, qi, b, qj) for each kernel offset (i, j): it reads phase (a, b) shifted by
+    (qi, qj) (with stride 1 the one phase, shifted by (i*dh, j*dw))."""
+    reads = []
+    for i in range(g.kh):
+        qi, a = divmod(i * g.dh, g.sh)
+        for j in range(g.kw):
+            qj, b = divmod(j * g.dw, g.sw)
+            reads.append((i, j, a, qi, b, qj))
+    return reads
 
 
 def _transpose_2d(dst: np.ndarray, src: np.ndarray) -> None:
@@ -646,11 +652,14 @@ def _transpose_2d(dst: np.ndarray, src: np.ndarray) -> None:
 def _forward_samples_last(x, weight, bias, g: ConvGeometry, ws: Workspace):
     """:func:`conv2d_forward` in the samples-last layout (see the comment above)."""
     o = weight.shape[0]
-    (pt, pb), (pl, pr) = g.pads
-    xt, _ = ws.get_zeroed("xt", (g.c, g.h + pt + pb, g.w + pl + pr, g.n), x.dtype,
-                          key=(g.pads, "samples last"))
-    inner = xt[:, pt:pt + g.h, pl:pl + g.w]
-    parallel_slices(lambda s: np.copyto(inner[s], x[:, s].transpose(1, 2, 3, 0)), g.c, x.size)
+    xt, _ = ws.get_zeroed("xt", (g.sh, g.sw, g.c, g.hq, g.wq, g.n), x.dtype,
+                          key=(g.phases_key(), "samples last"))
+    copies = list(g.phase_copies())
+
+    def copy(channels):
+        for a, b, xr, xc, pr, pc in copies:
+            np.copyto(xt[a, b, channels, pr, pc], x[:, channels, xr, xc].transpose(1, 2, 3, 0))
+    parallel_slices(copy, g.c, x.size)
     w2 = weight.reshape(o, g.ckk)
     if bias is not None:
         w2 = np.concatenate([w2, bias[:, None]], axis=1)
@@ -662,19 +671,23 @@ def _forward_samples_last(x, weight, bias, g: ConvGeometry, ws: Workspace):
         cols = _exact_columns(xt, g, y0, y1, ws, ones=bias is not None)
         np.matmul(w2, cols, out=wide[:, y0 * row:y1 * row])
     out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
-    _transpose_2d(out.reshape(g.n, o * g.ho * g.wo), wide.reshape(o * g.ho * g.wo, g.n))
+    size = o * g.ho * g.wo
+    _transpose_2d(out.reshape(g.n, size), wide.reshape(size, g.n))
     return out, (g, xt, cols if rows >= g.ho else None)
 
 
 def _exact_columns(xt: np.ndarray, g: ConvGeometry, y0: int, y1: int, ws: Workspace,
                    ones: bool) -> np.ndarray:
-    """Columns (C*kh*kw [+ 1], (y1-y0)*Wo*N) of output rows y0:y1 from xt (C, Hp, Wp, N);
-    with ``ones`` a last row of ones (see :func:`_columns`)."""
-    length = (y1 - y0) * g.wo * g.n
-    cols = ws.get("cols", (g.ckk + ones, length), xt.dtype)
-    dst = cols[:g.ckk].reshape(g.c, g.kh, g.kw, y1 - y0, g.wo * g.n)
-    runs = _window_runs(xt, g, y0, y1)
-    parallel_slices(lambda s: np.copyto(dst[s], runs[s]), g.c, dst.size)
+    """Columns (C*kh*kw [+ 1], (y1-y0)*Wo*N) of output rows y0:y1 from the phases xt
+    (sh, sw, C, Hq, Wq, N); with ``ones`` a last row of ones (see :func:`_columns`)."""
+    cols = ws.get("cols", (g.ckk + ones, (y1 - y0) * g.wo * g.n), xt.dtype)
+    dst = cols[:g.ckk].reshape(g.c, g.kh, g.kw, y1 - y0, g.wo, g.n)
+    reads = _offset_reads(g)
+
+    def copy(channels):  # per offset and output row: one run of Wo*N values
+        for i, j, a, qi, b, qj in reads:
+            np.copyto(dst[channels, i, j], xt[a, b, channels, y0 + qi:y1 + qi, qj:qj + g.wo])
+    parallel_slices(copy, g.c, dst.size)
     if ones:
         cols[g.ckk] = 1
     return cols
@@ -704,25 +717,27 @@ def _backward_samples_last(dout, weight, saved, has_bias: bool, need_dx: bool,
     if not need_dx:
         return None, dweight, dbias
     dxt = ws.get("dxt", xt.shape, dout.dtype)
-    parallel_slices(lambda s: dxt[s].fill(0), g.c, dxt.size)
+    images = dxt.reshape(g.sh * g.sw * g.c, -1)
+    parallel_slices(lambda s: images[s].fill(0), images.shape[0], dxt.size)
     w2t = weight.reshape(o, g.ckk).T
+    reads = _offset_reads(g)
     rows = _rows_per_chunk(g.ho, g.ckk * row * dout.dtype.itemsize, DCOLS_BYTES)
     for y0, y1 in _chunks(g.ho, rows):
         dcols = ws.get("dcols", (g.ckk, (y1 - y0) * row), dout.dtype)
         np.matmul(w2t, dwide[:, y0 * row:y1 * row], out=dcols)
-        dcols5 = dcols.reshape(g.c, g.kh, g.kw, y1 - y0, row)
-        runs = _window_runs(dxt, g, y0, y1, writeable=True)
+        dcols6 = dcols.reshape(g.c, g.kh, g.kw, y1 - y0, g.wo, g.n)
 
-        def add(channels):  # overlapping offsets: one add each; channels never overlap
-            for i in range(g.kh):
-                for j in range(g.kw):
-                    runs[channels, i, j] += dcols5[channels, i, j]
+        def add(channels, y0=y0, y1=y1):  # offsets overlap: one add each; channels never do
+            for i, j, a, qi, b, qj in reads:
+                dxt[a, b, channels, y0 + qi:y1 + qi, qj:qj + g.wo] += dcols6[channels, i, j]
         parallel_slices(add, g.c, 2 * dcols.size)  # adds cost about two copies
-    (pt, _), (pl, _) = g.pads
-    inner = dxt[:, pt:pt + g.h, pl:pl + g.w]
     dx = np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype)
-    parallel_slices(lambda s: np.copyto(dx[:, s], inner[s].transpose(3, 0, 1, 2)), g.c,
-                    dx.size)
+    copies = list(g.phase_copies())
+
+    def copy(channels):
+        for a, b, xr, xc, pr, pc in copies:
+            np.copyto(dx[:, channels, xr, xc], dxt[a, b, channels, pr, pc].transpose(3, 0, 1, 2))
+    parallel_slices(copy, g.c, dx.size)
     return dx, dweight, dbias
 
 
