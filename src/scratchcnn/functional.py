@@ -727,7 +727,7 @@ def _backward_samples_last(dout, weight, saved, has_bias: bool, need_dx: bool,
         np.matmul(w2t, dwide[:, y0 * row:y1 * row], out=dcols)
         dcols6 = dcols.reshape(g.c, g.kh, g.kw, y1 - y0, g.wo, g.n)
 
-        def add(channels, y0=y0, y1=y1):  # offsets overlap: one add each; channels never do
+        def add(channels):  # offsets overlap: one add each; channels never do
             for i, j, a, qi, b, qj in reads:
                 dxt[a, b, channels, y0 + qi:y1 + qi, qj:qj + g.wo] += dcols6[channels, i, j]
         parallel_slices(add, g.c, 2 * dcols.size)  # adds cost about two copies
