@@ -266,26 +266,35 @@ def to_phases(x: np.ndarray, g: ConvGeometry, out: np.ndarray, zeroed: bool = Fa
     """
     if not zeroed:
         out.fill(0)
-    ph = g.phase_images(out)
-    x_chnw = x.transpose(1, 2, 0, 3)
-    copies = list(g.phase_copies())
-
-    def copy(channels):
-        for a, b, xr, xc, pr, pc in copies:
-            ph[a, b, channels, pr, :, pc] = x_chnw[channels, xr, :, xc]
-    parallel_slices(copy, g.c, x.size)
+    scatter_phases(x, g, g.phase_images(out))
     return out
 
 
 def from_phases(phases: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
     """The adjoint of :func:`to_phases`: the x (N, C, H, W) positions of a phase buffer."""
-    ph = g.phase_images(phases)
+    return gather_phases(g.phase_images(phases), g, out)
+
+
+def scatter_phases(x: np.ndarray, g: ConvGeometry, images: np.ndarray) -> None:
+    """Copy x (N, C, H, W) into its places in phase images (sh, sw, C, Hq, N, Wq), a view
+    in any memory order."""
+    x_chnw = x.transpose(1, 2, 0, 3)
+    copies = list(g.phase_copies())
+
+    def copy(channels):
+        for a, b, xr, xc, pr, pc in copies:
+            images[a, b, channels, pr, :, pc] = x_chnw[channels, xr, :, xc]
+    parallel_slices(copy, g.c, x.size)
+
+
+def gather_phases(images: np.ndarray, g: ConvGeometry, out: np.ndarray) -> np.ndarray:
+    """The adjoint of :func:`scatter_phases`: the x (N, C, H, W) positions of the images."""
     out_chnw = out.transpose(1, 2, 0, 3)
     copies = list(g.phase_copies())
 
     def copy(channels):
         for a, b, xr, xc, pr, pc in copies:
-            out_chnw[channels, xr, :, xc] = ph[a, b, channels, pr, :, pc]
+            out_chnw[channels, xr, :, xc] = images[a, b, channels, pr, :, pc]
     parallel_slices(copy, g.c, out.size)
     return out
 
@@ -654,12 +663,7 @@ def _forward_samples_last(x, weight, bias, g: ConvGeometry, ws: Workspace):
     o = weight.shape[0]
     xt, _ = ws.get_zeroed("xt", (g.sh, g.sw, g.c, g.hq, g.wq, g.n), x.dtype,
                           key=(g.phases_key(), "samples last"))
-    copies = list(g.phase_copies())
-
-    def copy(channels):
-        for a, b, xr, xc, pr, pc in copies:
-            np.copyto(xt[a, b, channels, pr, pc], x[:, channels, xr, xc].transpose(1, 2, 3, 0))
-    parallel_slices(copy, g.c, x.size)
+    scatter_phases(x, g, xt.transpose(0, 1, 2, 3, 5, 4))
     w2 = weight.reshape(o, g.ckk)
     if bias is not None:
         w2 = np.concatenate([w2, bias[:, None]], axis=1)
@@ -731,13 +735,8 @@ def _backward_samples_last(dout, weight, saved, has_bias: bool, need_dx: bool,
             for i, j, a, qi, b, qj in reads:
                 dxt[a, b, channels, y0 + qi:y1 + qi, qj:qj + g.wo] += dcols6[channels, i, j]
         parallel_slices(add, g.c, 2 * dcols.size)  # adds cost about two copies
-    dx = np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype)
-    copies = list(g.phase_copies())
-
-    def copy(channels):
-        for a, b, xr, xc, pr, pc in copies:
-            np.copyto(dx[:, channels, xr, xc], dxt[a, b, channels, pr, pc].transpose(3, 0, 1, 2))
-    parallel_slices(copy, g.c, dx.size)
+    dx = gather_phases(dxt.transpose(0, 1, 2, 3, 5, 4), g,
+                       np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype))
     return dx, dweight, dbias
 
 
