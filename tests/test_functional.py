@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scratchcnn import functional as F
 from scratchcnn import reference
 from scratchcnn import parallel
+from layouts import FORCE_LAYOUT, LAYOUTS, forced_layout
 
 
 @st.composite
@@ -141,8 +142,8 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
-    monkeypatch.setattr(F, "PER_SAMPLE_MAX_CKK", 0)  # pieces belong to the line layout
-    monkeypatch.setattr(F, "SAMPLES_LAST_MIN_JUNK", 2)
+    for name, value in FORCE_LAYOUT["lines"].items():  # pieces belong to the line layout
+        monkeypatch.setattr(F, name, value)
     x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
@@ -229,20 +230,11 @@ def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
 
 
 #: Module constants that force each layout (the per-sample one needs stride 1).
-FORCE_LAYOUT = {
-    "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1},
-    "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0,
-                     "SAMPLES_LAST_MAX_STRIDE": 10**9},
-    "lines": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 2},
-}
-LAYOUTS = list(FORCE_LAYOUT)
 
 
-def conv_in_layout(x, w, b, args, layout: str, dout, monkeypatch):
+def conv_in_layout(x, w, b, args, layout: str, dout):
     """Forward and backward of one convolution, in the layout asked for."""
-    with monkeypatch.context() as m:
-        for name, value in FORCE_LAYOUT[layout].items():
-            m.setattr(F, name, value)
+    with forced_layout(layout):
         out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
         assert F.conv_layout(saved[0]) == layout
         return (out, *F.conv2d_backward(dout, w, saved, has_bias=b is not None))
@@ -255,7 +247,8 @@ def conv_in_layout(x, w, b, args, layout: str, dout, monkeypatch):
     (0, True, ((1, 1), (1, 1)), (1, 1)),   # an empty batch
 ])
 @pytest.mark.parametrize("layout, stride", [("per_sample", (1, 1)), ("samples_last", (1, 1)),
-                                            ("samples_last", (2, 3))])
+                                            ("samples_last", (2, 3)), ("banded", (1, 1)),
+                                            ("banded", (2, 3))])
 def test_each_layout_equals_the_line_layout_and_the_reference(
         rng, monkeypatch, dtype, n, bias, pads, dilation, layout, stride):
     x = rng.standard_normal((n, 2, 9, 8)).astype(dtype)
@@ -264,8 +257,8 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
     args = (stride, pads, dilation)
     g = F.ConvGeometry(x.shape, (3, 2), *args)
     dout = rng.standard_normal((n, 4, g.ho, g.wo)).astype(dtype)
-    result = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
-    lines = conv_in_layout(x, w, b, args, "lines", dout, monkeypatch)
+    result = conv_in_layout(x, w, b, args, layout, dout)
+    lines = conv_in_layout(x, w, b, args, "lines", dout)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert (result[3] is None) is (lines[3] is None) is (not bias)
     for a, b_ in zip(result[:3 + bias], lines):
@@ -281,11 +274,15 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
         m.setattr(F, "TRANSPOSE_ROWS", 3)
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
         m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
-        threaded = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
-        per_chunk = 2 * g.ho * g.wo if layout == "per_sample" else 2 * g.wo * n
-        m.setattr(F, "MAX_COLUMN_BYTES", (g.ckk + 1) * per_chunk * x.itemsize)
-        m.setattr(F, "DCOLS_BYTES", g.ckk * per_chunk * x.itemsize)
-        chunked = conv_in_layout(x, w, b, args, layout, dout, monkeypatch)
+        threaded = conv_in_layout(x, w, b, args, layout, dout)
+        if layout == "banded":  # chunks of 2 samples: R holds kh*C*Wp [+ 1] per output row
+            window, per_chunk = g.kh * g.c * g.wp, 2 * g.ho
+        else:
+            window = g.ckk
+            per_chunk = 2 * g.ho * g.wo if layout == "per_sample" else 2 * g.wo * n
+        m.setattr(F, "MAX_COLUMN_BYTES", (window + 1) * per_chunk * x.itemsize)
+        m.setattr(F, "DCOLS_BYTES", window * per_chunk * x.itemsize)
+        chunked = conv_in_layout(x, w, b, args, layout, dout)
     for a, b_, c in zip(threaded[:3 + bias], result, chunked):
         np.testing.assert_array_equal(a, b_)
         if layout == "per_sample":
@@ -301,9 +298,13 @@ def test_each_shape_takes_the_layout_measured_fastest_for_it():
     assert layout((128, 1, 28, 28), 6, 5, pad=2) == "per_sample"  # LeNet-5's first layer
     assert layout((64, 3, 32, 32), 32, 3, pad=1) == "per_sample"  # CIFAR's first layer
     assert layout((128, 1, 8, 8), 16, 3, pad=1) == "per_sample"   # 64 output pixels a sample
-    # LeNet-5's second layer: 150 values a window; lines would be 4/14 junk
-    assert layout((128, 6, 14, 14), 16, 5) == "samples_last"
-    assert layout((128, 1, 7, 7), 6, 5) == "samples_last"  # 9 output pixels a sample
+    # LeNet-5's second layer: the banded weights are 14/5 = 2.8 times im2col's work
+    assert layout((128, 6, 14, 14), 16, 5) == "banded"
+    assert layout((128, 1, 7, 7), 6, 5) == "banded"  # 9 output pixels a sample
+    # 16/5 = 3.2 times the work; lines would be 4/16 junk
+    assert layout((128, 6, 16, 16), 16, 5) == "samples_last"
+    assert layout((128, 16, 14, 14), 32, 5) == "samples_last"  # 400 values a window
+    assert layout((128, 6, 7, 7), 16, 3, pad=1) == "samples_last"  # a 3x3 kernel
     assert layout((32, 64, 32, 32), 64, 3, pad=1) == "lines"  # VGG block: 2/34 junk
     assert layout((32, 8, 28, 28), 16, 3, pad=1) == "lines"   # 72 values a window
     assert layout((64, 3, 32, 32), 32, 3, 2, 1) == "lines"    # strided
@@ -316,6 +317,6 @@ def test_an_empty_batch_goes_through_a_convolution_in_every_layout(monkeypatch, 
     dout = np.zeros((0, 3, 6 - kernel, 6 - kernel))
     for layout in LAYOUTS:
         out, dx, dw, db = conv_in_layout(x, w, np.ones(3), ((1, 1), ((0, 0), (0, 0)), (1, 1)),
-                                         layout, dout, monkeypatch)
+                                         layout, dout)
         assert out.shape == dout.shape and dx.shape == x.shape
         assert not dw.any() and not db.any()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
-from scratchcnn import functional as F
+from layouts import FORCE_LAYOUT, forced_layout
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -46,7 +46,7 @@ def conv_configs(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     mode = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    layout = draw(st.sampled_from(["auto", "per_sample", "samples_last", "lines"]))
+    layout = draw(st.sampled_from(list(FORCE_LAYOUT)))
     sh, sw = (1, 1) if mode == "same" or layout == "per_sample" else \
         (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
@@ -74,19 +74,8 @@ def test_conv2d_matches_torch(cfg):
 
     def torch_conv(xt, weight, bias=None):
         return TF.conv2d(xt, weight, bias, cfg["stride"], cfg["padding"], cfg["dilation"])
-    # "auto" takes whichever layout the shape picks; the others force one
-    limits = {"auto": {}, "lines": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 2},
-              "samples_last": {"PER_SAMPLE_MAX_CKK": 0, "SAMPLES_LAST_MIN_JUNK": 0,
-                               "SAMPLES_LAST_MAX_STRIDE": 10**9},
-              "per_sample": {"PER_SAMPLE_MAX_CKK": 10**9, "PER_SAMPLE_MIN_PIXELS": 1}}
-    saved = {name: getattr(F, name) for name in limits[cfg["layout"]]}
-    try:
-        for name, value in limits[cfg["layout"]].items():
-            setattr(F, name, value)
+    with forced_layout(cfg["layout"]):  # "auto": whichever layout the shape picks
         run_both(layer, x, torch_conv, names, cfg["dtype"], rng)
-    finally:
-        for name, value in saved.items():
-            setattr(F, name, value)
 
 
 @st.composite

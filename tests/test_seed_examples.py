@@ -20,7 +20,8 @@ def test_seed_conv_forward_is_complete_and_correct():
     assert out.shape == (2, 6, 6)
     # the seed printed 2095 (it summed both filters into the first one) and garbage after
     assert out[0, 0, 0] == 475.0
-    assert out[1, 0, 0] == 1 + sum(w * v for w, v in zip(range(9, 18), [0, 1, 2, 8, 9, 10, 16, 17, 18]))
+    window = [0, 1, 2, 8, 9, 10, 16, 17, 18]  # x's first 3x3 window
+    assert out[1, 0, 0] == 1 + sum(w * v for w, v in zip(range(9, 18), window))
     # every output pixel: sum_ij W[o,i,j] * x[y+i, x+j] + 1 grows by sum(W[o]) per column
     # and 8 * sum(W[o]) per row, since x = 8*row + col
     for o, wsum in enumerate((36.0, 117.0)):

@@ -322,7 +322,7 @@ def cmd_shape(args) -> int:
     except ValueError as err:
         raise SystemExit(f"scratchcnn: {err}")
     params = conv_params(c, args.filters, k)
-    print(f"formula: out = floor((in + 2*padding - kernel) / stride) + 1")
+    print("formula: out = floor((in + 2*padding - kernel) / stride) + 1")
     print(f"height: floor(({h} + 2*{p} - {k}) / {s}) + 1 = {ho}")
     print(f"width: floor(({w} + 2*{p} - {k}) / {s}) + 1 = {wo}")
     print(f"parameters: {k}*{k}*{c}*{args.filters} weights + {args.filters} biases = {params}")
