@@ -103,6 +103,29 @@ def test_pools_match_the_loop_reference(rng):
                                reference.avg_pool2d(x, (3, 2), (2, 2), (1, 1)), rtol=1e-14)
 
 
+@pytest.mark.parametrize("kernel, stride, pad", [(2, 2, 0), (3, 2, 1), (2, 1, 0)])
+def test_max_pool_backward_split_over_threads_equals_one_call(rng, monkeypatch, kernel,
+                                                              stride, pad):
+    x = rng.standard_normal((5, 2, 7, 6)).astype(np.float32)
+    x[1, 0, :2, :2] = 0.5  # ties, and NaN windows in one sample only
+    x[3, 1, 2:4, 1:3] = np.nan
+    args = ((kernel, kernel), (stride, stride), ((pad, pad), (pad, pad)))
+    out = F.max_pool2d_forward(x, *args)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    whole = F.max_pool2d_backward(dout, x, out, *args)
+    monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    calls = []
+    real = parallel._executor
+    monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
+    split = F.max_pool2d_backward(dout, x, out, *args)
+    assert calls and max(calls) == 2  # two helper threads beside the caller
+    np.testing.assert_array_equal(split, whole)
+    for n in range(5):  # and each sample alone gives its part of the batch's result
+        np.testing.assert_array_equal(
+            F.max_pool2d_backward(dout[n:n + 1], x[n:n + 1], out[n:n + 1], *args), whole[n:n + 1])
+
+
 @pytest.mark.parametrize("kernel, stride, pad", [(2, 2, 0), (3, 1, 1)])
 def test_max_pool_gradient_goes_to_the_first_tie_and_the_last_nan(kernel, stride, pad):
     x = np.zeros((1, 1, 4, 4))

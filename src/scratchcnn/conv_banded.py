@@ -30,7 +30,8 @@ from . import functional as F
 from .parallel import parallel_slices
 
 
-def banded_weights(weight: np.ndarray, bias: np.ndarray | None, g) -> np.ndarray:
+def banded_weights(weight: np.ndarray, bias: np.ndarray | None,
+                   g: F.ConvGeometry) -> np.ndarray:
     """T (kh*C*Wp [+ 1], O*Wo) of weight (O, C, kh, kw) for geometry ``g`` (see above)."""
     o = weight.shape[0]
     t = np.zeros((g.kh * g.c * g.wp + (bias is not None), o * g.wo), dtype=weight.dtype)
@@ -41,7 +42,7 @@ def banded_weights(weight: np.ndarray, bias: np.ndarray | None, g) -> np.ndarray
     return t
 
 
-def banded_weight_grad(dt: np.ndarray, g, shape: tuple) -> np.ndarray:
+def banded_weight_grad(dt: np.ndarray, g: F.ConvGeometry, shape: tuple) -> np.ndarray:
     """The adjoint of :func:`banded_weights` for the weights: dW (O, C, kh, kw) from dT."""
     dw = np.empty((g.kw, g.kh, g.c, shape[0]), dtype=dt.dtype)
     for j, band in enumerate(_bands(dt, g)):
@@ -49,7 +50,7 @@ def banded_weight_grad(dt: np.ndarray, g, shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(dw.transpose(3, 2, 1, 0))
 
 
-def _bands(t: np.ndarray, g):
+def _bands(t: np.ndarray, g: F.ConvGeometry):
     """For each kernel column j, the view (kh, C, O, Wo) of T's entries that hold
     w[:, :, :, j]: entry [i, c, o, x] is T[(i, c, x*sw + j*dw), (o, x)]."""
     s_row, item, flat = t.strides[0], t.itemsize, t.reshape(-1)
@@ -59,7 +60,7 @@ def _bands(t: np.ndarray, g):
                          (g.c * g.wp * s_row, g.wp * s_row, g.wo * item, g.sw * s_row + item))
 
 
-def row_windows(rows: np.ndarray, g, s0: int, s1: int, out: np.ndarray,
+def row_windows(rows: np.ndarray, g: F.ConvGeometry, s0: int, s1: int, out: np.ndarray,
                 ones: bool) -> np.ndarray:
     """R (m*Ho, kh*C*Wp [+ 1]) of samples s0:s1 (m of them) from ``rows`` (N, Hp, C, Wp),
     written into ``out``; with ``ones`` a last column of ones."""
@@ -78,36 +79,37 @@ def row_windows(rows: np.ndarray, g, s0: int, s1: int, out: np.ndarray,
     return out
 
 
-def forward_banded(x, weight, bias, g, ws):
+def forward_banded(x, weight, bias, g: F.ConvGeometry, ws: F.Workspace):
     """:func:`scratchcnn.functional.conv2d_forward` in the banded layout."""
     o = weight.shape[0]
     rows, _ = ws.get_zeroed("rows", (g.n, g.hp, g.c, g.wp), x.dtype,
                             key=(g.phases_key(), "rows"))
-    _copy_samples(_interior(rows, g), x.transpose(0, 2, 1, 3))
+    F.assign(_interior(rows, g), x.transpose(0, 2, 1, 3))
     t = banded_weights(weight, bias, g)
     wide = ws.get("out_wide", (g.n, g.ho, o, g.wo), x.dtype)
-    per = _samples_per_chunk(g, t.shape[0], x.dtype.itemsize, F.MAX_COLUMN_BYTES)
+    per = F._samples_per_chunk(g.n, g.ho * t.shape[0], x.dtype.itemsize, F.MAX_COLUMN_BYTES)
     r = None
     for s0, s1 in F._chunks(g.n, per):
         r = ws.get("cols", ((s1 - s0) * g.ho, t.shape[0]), x.dtype)
         row_windows(rows, g, s0, s1, r, ones=bias is not None)
         np.matmul(r, t, out=wide[s0:s1].reshape(-1, o * g.wo))
     out = np.empty((g.n, o, g.ho, g.wo), dtype=x.dtype)
-    _copy_samples(out, wide.transpose(0, 2, 1, 3))
+    F.assign(out, wide.transpose(0, 2, 1, 3))
     return out, (g, rows, r if per >= g.n else None)
 
 
-def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool, ws):
+def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool,
+                    ws: F.Workspace):
     """:func:`scratchcnn.functional.conv2d_backward` in the banded layout."""
     g, rows, r = saved
     o, width, item = weight.shape[0], g.kh * g.c * g.wp, dout.dtype.itemsize
     d = ws.get("dout_wide", (g.n, g.ho, o, g.wo), dout.dtype)
-    _copy_samples(d, dout.transpose(0, 2, 1, 3))
+    F.assign(d, dout.transpose(0, 2, 1, 3))
     d2 = d.reshape(g.n * g.ho, o * g.wo)
     if r is not None and r.shape[1] != width + has_bias:  # forward ran without a bias
         r = None
     per = g.n if r is not None else \
-        _samples_per_chunk(g, width + has_bias, item, F.MAX_COLUMN_BYTES)
+        F._samples_per_chunk(g.n, g.ho * (width + has_bias), item, F.MAX_COLUMN_BYTES)
     dt = np.zeros((width + has_bias, o * g.wo), dtype=dout.dtype)
     for s0, s1 in F._chunks(g.n, per):
         if r is None or per < g.n:
@@ -121,7 +123,7 @@ def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool, ws):
     t = banded_weights(weight, None, g)
     drows = ws.get("drows", rows.shape, dout.dtype)
     parallel_slices(lambda s: drows[s].fill(0), g.n, drows.size)
-    per = _samples_per_chunk(g, width, item, F.DCOLS_BYTES)
+    per = F._samples_per_chunk(g.n, g.ho * width, item, F.DCOLS_BYTES)
     for s0, s1 in F._chunks(g.n, per):
         dr = ws.get("dcols", ((s1 - s0) * g.ho, width), dout.dtype)
         np.matmul(d2[s0 * g.ho:s1 * g.ho], t.T, out=dr)
@@ -134,21 +136,12 @@ def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool, ws):
                 dst[part, rows_i] += dr4[part, :, i]
         parallel_slices(add, s1 - s0, 2 * dr.size)
     dx = np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype)
-    _copy_samples(dx, _interior(drows, g).transpose(0, 2, 1, 3))
+    F.assign(dx, _interior(drows, g).transpose(0, 2, 1, 3))
     return dx, dweight, dbias
 
 
-def _interior(rows: np.ndarray, g) -> np.ndarray:
+def _interior(rows: np.ndarray, g: F.ConvGeometry) -> np.ndarray:
     """The x positions (N, H, C, W) of a rows buffer (N, Hp, C, Wp)."""
     (pt, _), (pl, _) = g.pads
     return rows[:, pt:pt + g.h, :, pl:pl + g.w]
 
-
-def _copy_samples(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` (same shape, any strides), split over threads by samples."""
-    parallel_slices(lambda s: np.copyto(dst[s], src[s]), dst.shape[0], dst.size)
-
-
-def _samples_per_chunk(g, width: int, itemsize: int, bound: int) -> int:
-    """Samples per chunk so that their R (Ho rows of ``width`` values each) fit ``bound``."""
-    return F._rows_per_chunk(g.n, g.ho * width * itemsize, bound) if g.n else 1

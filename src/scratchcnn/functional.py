@@ -571,9 +571,10 @@ def _sample_columns(xp: np.ndarray, g: ConvGeometry, s0: int, s1: int, ws: Works
     return cols
 
 
-def _samples_per_chunk(g: ConvGeometry, rows: int, itemsize: int, bound: int) -> int:
-    """Samples per chunk so that ``rows`` x Ho*Wo values per sample stay within ``bound``."""
-    return _rows_per_chunk(g.n, rows * g.ho * g.wo * itemsize, bound) if g.n else 1
+def _samples_per_chunk(n: int, values: int, itemsize: int, bound: int) -> int:
+    """Samples per chunk of a batch of n so that ``values`` a sample stay within ``bound``
+    bytes."""
+    return _rows_per_chunk(n, values * itemsize, bound) if n else 1
 
 
 def _forward_per_sample(x, weight, bias, g: ConvGeometry, ws: Workspace):
@@ -584,7 +585,7 @@ def _forward_per_sample(x, weight, bias, g: ConvGeometry, ws: Workspace):
     if bias is not None:
         w2 = np.concatenate([w2, bias[:, None]], axis=1)
     out = np.empty((g.n, o, g.ho * g.wo), dtype=x.dtype)
-    per = _samples_per_chunk(g, w2.shape[1], x.dtype.itemsize, MAX_COLUMN_BYTES)
+    per = _samples_per_chunk(g.n, w2.shape[1] * g.ho * g.wo, x.dtype.itemsize, MAX_COLUMN_BYTES)
     cols = None
     for s0, s1 in _chunks(g.n, per):
         cols = _sample_columns(xp, g, s0, s1, ws, ones=bias is not None)
@@ -602,7 +603,7 @@ def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws:
     if cols is not None and cols.shape[1] != g.ckk + has_bias:  # forward ran without a bias
         cols = None
     per = g.n if cols is not None else \
-        _samples_per_chunk(g, g.ckk + has_bias, dout.dtype.itemsize, MAX_COLUMN_BYTES)
+        _samples_per_chunk(g.n, (g.ckk + has_bias) * hw, dout.dtype.itemsize, MAX_COLUMN_BYTES)
     # one (O, C*kh*kw [+ 1]) product per sample, summed here: the same for any threads
     products = np.empty((g.n, o, g.ckk + has_bias), dtype=dout.dtype)
     for s0, s1 in _chunks(g.n, per):
@@ -618,7 +619,7 @@ def _backward_per_sample(dout, weight, saved, has_bias: bool, need_dx: bool, ws:
         return None, dweight, dbias
     wt = np.ascontiguousarray(weight.reshape(o, g.ckk).T)
     dxp = np.empty(xp.shape, dtype=dout.dtype)
-    per = _samples_per_chunk(g, g.ckk, dout.dtype.itemsize, DCOLS_BYTES)
+    per = _samples_per_chunk(g.n, g.ckk * hw, dout.dtype.itemsize, DCOLS_BYTES)
     for s0, s1 in _chunks(g.n, per):
         dcols = ws.get("dcols", (s1 - s0, g.ckk, hw), dout.dtype)
         dcols6 = dcols.reshape(s1 - s0, g.c, g.kh, g.kw, g.ho, g.wo)
@@ -787,8 +788,19 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     x and out are the forward input and output.  On ties the first position in row-major
     window order takes the gradient (in a window of nothing but -inf, the first one inside
     the input); in a window whose maximum is NaN, the last NaN does (all as PyTorch's CPU
-    kernel).
+    kernel).  Large batches are split over threads by samples (about ten passes over x).
     """
+    dx = np.empty(x.shape, dtype=dout.dtype)
+
+    parallel_slices(lambda s: _max_pool2d_backward(dout[s], x[s], out[s], kernel_size, stride,
+                                                   pads, dilation, dx[s]),
+                    x.shape[0], 10 * x.size)
+    return dx
+
+
+def _max_pool2d_backward(dout, x, out, kernel_size: Pair, stride: Pair, pads: Pads,
+                         dilation: Pair, dx: np.ndarray) -> None:
+    """:func:`max_pool2d_backward` of some samples, written into ``dx``."""
     kh, kw = kernel_size
     ho, wo = dout.shape[2:]
     xp = pad(x, pads, value=-np.inf)
@@ -796,11 +808,12 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
     spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size)]
     tiled = list(stride) == spans and dilation == (1, 1)  # windows tile the map exactly
     if tiled:  # every covered position is written below; zero only the uncovered edge
-        dxp = np.empty(xp.shape, dtype=dout.dtype)
+        dxp = dx if xp is x else np.empty(xp.shape, dtype=dout.dtype)
         dxp[:, :, ho * stride[0]:] = 0
         dxp[:, :, :, wo * stride[1]:] = 0
     else:
-        dxp = np.zeros(xp.shape, dtype=dout.dtype)
+        dxp = dx if xp is x else np.empty(xp.shape, dtype=dout.dtype)
+        dxp[...] = 0
     offsets = [divmod(k, kw) for k in range(kh * kw)]
     has_nan = bool(np.isnan(out).any())
     # NaN equals nothing, so a NaN window gets no hit here and is handled below.  Without
@@ -827,7 +840,8 @@ def max_pool2d_backward(dout: np.ndarray, x: np.ndarray, out: np.ndarray, kernel
         nan_hits = _only_first(np.isnan(windows[:, :, i, j]) for i, j in reversed(offsets))
         for (i, j), hit in zip(reversed(offsets), nan_hits):
             offset_grid(dxp, i, j, (ho, wo), stride, dilation)[...] += np.where(hit, dout, 0)
-    return np.ascontiguousarray(unpad(dxp, pads))
+    if dxp is not dx:
+        dx[...] = unpad(dxp, pads)
 
 
 def _inside(shape: tuple, pads: Pads, i: int, j: int, out_hw: Pair, stride: Pair,
