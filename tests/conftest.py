@@ -13,3 +13,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def fresh_split_choices(monkeypatch):
+    """Each test starts with no measured split choices: the first call of each kind of
+    job then runs split (see scratchcnn.parallel), so the split tests test splits."""
+    from scratchcnn import parallel
+    monkeypatch.setattr(parallel, "_choices", {})

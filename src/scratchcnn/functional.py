@@ -199,6 +199,7 @@ class ConvGeometry:
         self.row = self.hq * self.line + self.slack  # one (phase, channel) image and slack
         self.phases_size = self.sh * self.sw * self.c * self.row
         self.ckk = self.c * self.kh * self.kw
+        self.layout: str | None = None  # set by conv2d_forward: the layout it ran in
 
     def phases_key(self) -> tuple:
         """Everything that decides which phase-buffer positions hold x."""
@@ -404,14 +405,16 @@ BANDED_MIN_KERNEL = 5
 BANDED_MAX_CKK = 320
 
 
-def conv_layout(g: ConvGeometry) -> str:
+def conv_layout(g: ConvGeometry, finite: bool = True) -> str:
     """The layout the convolution of geometry ``g`` runs in: ``"per_sample"`` (stride 1,
     few values a window), ``"banded"`` (small maps, wide kernels), ``"samples_last"``
     (stride 1, much junk in lines) or ``"lines"`` (the thresholds are module constants,
-    measured on this project's machine)."""
+    measured on this project's machine).  Not for an input that is not ``finite``:
+    banded multiplies every value of a row by the band's zeros, and 0 * inf is NaN."""
     if g.sh == g.sw == 1 and g.ckk <= PER_SAMPLE_MAX_CKK and g.ho * g.wo >= PER_SAMPLE_MIN_PIXELS:
         return "per_sample"
-    if g.wp <= BANDED_MAX_WASTE * g.kw and g.kw >= BANDED_MIN_KERNEL and g.ckk <= BANDED_MAX_CKK:
+    if g.wp <= BANDED_MAX_WASTE * g.kw and g.kw >= BANDED_MIN_KERNEL and \
+            g.ckk <= BANDED_MAX_CKK and finite:
         return "banded"
     if max(g.sh, g.sw) <= SAMPLES_LAST_MAX_STRIDE and g.wq - g.wo >= SAMPLES_LAST_MIN_JUNK * g.wq:
         return "samples_last"
@@ -430,7 +433,9 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     ws = workspace if workspace is not None else Workspace()
     o = weight.shape[0]
     g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
-    layout = conv_layout(g)
+    g.layout = layout = conv_layout(g)
+    if layout == "banded" and not np.isfinite(x).all():
+        g.layout = layout = conv_layout(g, finite=False)
     if layout == "per_sample":
         return _forward_per_sample(x, weight, bias, g, ws)
     if layout == "samples_last":
@@ -464,7 +469,7 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     """
     ws = workspace if workspace is not None else Workspace()
     g, phases, cols = saved
-    layout = conv_layout(g)
+    layout = g.layout
     if layout == "per_sample":
         return _backward_per_sample(dout, weight, saved, has_bias, need_dx, ws)
     if layout == "samples_last":
@@ -488,6 +493,12 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
         if rows < g.ho or cols is None:
             cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
         dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols, piece)
+    if not np.isfinite(dw2).all():  # maybe 0 * inf or NaN in the junk: again without junk
+        dw2[...] = 0
+        for y0, y1 in _chunks(g.ho, rows):
+            cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
+            cols.reshape(cols.shape[0], y1 - y0, g.n, g.wq)[..., g.wo:] = 0
+            dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols, piece)
     # with a bias, the columns' row of ones made the last column the sum of dout
     dbias = dw2[:, g.ckk].copy() if has_bias else None
     dw2 = dw2[:, :g.ckk]

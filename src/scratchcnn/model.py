@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers.base import Layer
+from .layers.conv import Conv2d
 from .losses import CrossEntropyLoss, softmax
 from .training import Trainer
 
@@ -33,6 +34,7 @@ class Sequential:
         self.input_mean = None if input_mean is None else np.asarray(input_mean, np.float64)
         self.input_std = None if input_std is None else np.asarray(input_std, np.float64)
         self.trainer: Trainer | None = None
+        self._run: list[Layer] | None = None
         #: JSON-able facts saved with the model (data set, class names, ...)
         self.meta: dict = {}
 
@@ -51,16 +53,32 @@ class Sequential:
         inv = (1.0 / self.input_std).reshape(shape).astype(dtype)
         return (x.astype(dtype, copy=False) - mean) * inv
 
+    #: Run a convolution and the max-pool after it as one step where that is faster
+    #: (:mod:`scratchcnn.conv_pool`); the same function and gradients either way.
+    fuse_conv_pool = True
+
     def forward(self, x) -> np.ndarray:
         x = self._normalise(x)
-        for layer in self.layers:
-            x = layer.forward(x)
+        self._run = []  # the layers that ran, last to backward first
+        i, layers = 0, self.layers
+        while i < len(layers):
+            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            if self.fuse_conv_pool and isinstance(layer, Conv2d) and \
+                    layer.pools_with(after, x):
+                x = layer.forward_pooled(x, after)
+                i += 2
+            else:
+                x = layer.forward(x)
+                i += 1
+            self._run.append(layer)
         return x
 
     __call__ = forward
 
     def backward(self, dout) -> np.ndarray | None:
-        for layer in reversed(self.layers):
+        if getattr(self, "_run", None) is None:
+            raise ValueError("Sequential: backward called before forward")
+        for layer in reversed(self._run):
             dout = layer.backward(dout)
             if dout is None:
                 return None

@@ -56,13 +56,18 @@ class Layer:
     # ------------------------------------------------------------------ protocol
     def forward(self, x) -> np.ndarray:
         """Output of the layer for ``x``; see the class docstring for shapes."""
+        return self._forward_with(self._forward, x)
+
+    def _forward_with(self, compute, x) -> np.ndarray:
+        """``compute`` (a batched forward) on x, with the checks and bookkeeping of
+        :meth:`forward`."""
         x = self._as_input(x)
         self._input_shape = x.shape
         self._compute_dtype = x.dtype
         self._unbatched = self.batched_ndim is not None and x.ndim == self.batched_ndim - 1
         if self._unbatched:
             x = x[None]
-        y = self._forward(x)
+        y = compute(x)
         if self._unbatched:
             y = y[0]
         self._output_shape = y.shape

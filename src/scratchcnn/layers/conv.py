@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import conv_pool
 from .. import functional as F
 from ..init import as_generator, default_
 from ..shapes import pair, window_output_hw
 from .base import Layer
+from .pooling import MaxPool2d
 
 __all__ = ["Conv2d"]
 
@@ -49,6 +51,7 @@ class Conv2d(Layer):
             self.params["bias"] = np.empty(out_channels, dtype)
         default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
         self._workspace = F.Workspace()
+        self._pooled = False  # whether the last forward was forward_pooled
 
     def _pads(self) -> F.Pads:
         if self.padding == "valid":
@@ -76,12 +79,53 @@ class Conv2d(Layer):
         bias = self.params.get("bias")
         out, self._saved = F.conv2d_forward(x, self.params["weight"], bias, self.stride,
                                             self.pads, self.dilation, self._workspace)
+        self._pooled = False
         return out
 
+    def pools_with(self, layer, x) -> bool:
+        """Whether :meth:`forward_pooled` would compute this layer and ``layer`` (the one
+        after it) together for the input ``x``: ``layer`` is a p x p :class:`MaxPool2d`
+        of stride p without padding, the phases pay for this size
+        (:func:`scratchcnn.conv_pool.applies`), and x is finite (the phases multiply
+        every value they read by the zeros of the other phases' weights: 0 * inf is NaN,
+        which the plain convolution never computes)."""
+        shape = np.shape(x)
+        if not (isinstance(layer, MaxPool2d) and layer.stride == layer.kernel_size
+                and layer.padding == (0, 0) and layer.dilation == (1, 1)
+                and len(shape) in (3, 4) and shape[-3] == self.in_channels):
+            return False
+        try:
+            pooled = layer.output_shape(self.output_shape(shape))
+        except ValueError:  # too small: the unfused layers say why
+            return False
+        g = F.ConvGeometry((shape[0] if len(shape) == 4 else 1, *shape[-3:]), self.kernel_size,
+                           self.stride, self.pads, self.dilation)
+        return all(pooled[-2:]) and conv_pool.applies(g, layer.kernel_size) and \
+            bool(np.isfinite(x).all())
+
+    def forward_pooled(self, x, pool: MaxPool2d) -> np.ndarray:
+        """``pool.forward(self.forward(x))`` computed in one pass (see
+        :mod:`scratchcnn.conv_pool`); only when :meth:`pools_with` says so.
+
+        :meth:`backward` then takes the gradient of the pooled output.  ``pool`` itself
+        is not run: it keeps no state of this call.
+        """
+        pool._output_shape = None  # its backward would raise, not route stale maxima
+
+        def compute(x):
+            self._check_size(x, 1, self.in_channels, "channels")
+            out, self._saved = conv_pool.conv_pool_forward(
+                x, self.params["weight"], self.params.get("bias"), self.stride, self.pads,
+                self.dilation, pool.kernel_size, self._workspace)
+            self._pooled = True
+            return out
+        return self._forward_with(compute, x)
+
     def _backward(self, dout):
-        dx, dw, db = F.conv2d_backward(dout, self.params["weight"], self._saved,
-                                       has_bias="bias" in self.params,
-                                       need_dx=self.needs_input_grad, workspace=self._workspace)
+        backward = conv_pool.conv_pool_backward if self._pooled else F.conv2d_backward
+        dx, dw, db = backward(dout, self.params["weight"], self._saved,
+                              has_bias="bias" in self.params, need_dx=self.needs_input_grad,
+                              workspace=self._workspace)
         self.grads["weight"] = dw
         if db is not None:
             self.grads["bias"] = db

@@ -1,0 +1,220 @@
+"""A convolution and the max-pool after it computed together (scratchcnn.conv_pool)."""
+
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scratchcnn as sc
+from scratchcnn import conv_pool
+from scratchcnn import functional as F
+from gradcheck import numerical_grad
+
+
+@contextmanager
+def patched(module, **values):
+    saved = {k: getattr(module, k) for k in values}
+    try:
+        for k, v in values.items():
+            setattr(module, k, v)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(module, k, v)
+
+
+def conv_then_pool(c, o, kernel, stride=1, padding=0, dilation=1, pool=2, bias=True, seed=0):
+    return sc.Sequential([sc.Conv2d(c, o, kernel, stride, padding, dilation, bias=bias,
+                                    rng=seed), sc.MaxPool2d(pool)])
+
+
+def run(model, x, dout=None, fuse=True):
+    """Forward and backward through ``model``: (out, dx, grads), and whether it fused."""
+    model.fuse_conv_pool = fuse
+    y = model.forward(x)
+    dout = np.ones_like(y) if dout is None else dout
+    dx = model.backward(dout)
+    grads = {k: v.copy() for k, v in model.layers[0].grads.items()}
+    return y, dx, grads, model.layers[0]._pooled
+
+
+def integer_input(shape, rng, dtype):
+    """Few distinct values, so that many pool windows hold ties (integer weights keep the
+    convolution's sums exact)."""
+    return rng.integers(0, 3, shape).astype(dtype)
+
+
+@st.composite
+def configs(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pad = draw(st.integers(0, 2))
+    pool = draw(st.sampled_from([2, 3, (2, 3)]))
+    ph, pw = (pool, pool) if isinstance(pool, int) else pool
+    # the convolution's output must hold at least one pool window
+    h = draw(st.integers(max(1, sh * (ph - 1) + dh * (kh - 1) + 1 - 2 * pad), 13))
+    w = draw(st.integers(max(1, sw * (pw - 1) + dw * (kw - 1) + 1 - 2 * pad), 13))
+    return dict(n=draw(st.integers(0, 3)), c=draw(st.integers(1, 3)), o=draw(st.integers(1, 4)),
+                h=h, w=w, kernel=(kh, kw), stride=(sh, sw), padding=pad, dilation=(dh, dw),
+                pool=pool, bias=draw(st.booleans()), unbatched=draw(st.booleans()),
+                dtype=draw(st.sampled_from([np.float64, np.float32])),
+                values=draw(st.sampled_from(["normal", "ties"])),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=200)
+@given(cfg=configs())
+def test_conv_then_max_pool_matches_torch(cfg):
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    rng = np.random.default_rng(cfg["seed"])
+    dtype = cfg["dtype"]
+    model = conv_then_pool(cfg["c"], cfg["o"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                           cfg["dilation"], cfg["pool"], cfg["bias"], rng).astype(dtype)
+    conv = model.layers[0]
+    shape = (cfg["c"], cfg["h"], cfg["w"]) if cfg["unbatched"] else \
+        (cfg["n"], cfg["c"], cfg["h"], cfg["w"])
+    if cfg["values"] == "normal":
+        x = rng.standard_normal(shape).astype(dtype)
+    else:
+        x = integer_input(shape, rng, dtype)
+        for p in conv.params.values():  # integers: every sum exact, whatever its order
+            p[...] = rng.integers(-1, 2, p.shape)
+    with patched(conv_pool, MAX_ROWS=10**9):  # phases for every shape drawn
+        y, dx, grads, fused = run(model, x, rng.standard_normal(
+            model.layers[1].output_shape(conv.output_shape(shape))).astype(dtype))
+    assert fused
+    assert y.dtype == dx.dtype == dtype
+    xt = torch.tensor(x, requires_grad=True)
+    params = {k: torch.tensor(v, requires_grad=True) for k, v in conv.params.items()}
+    yt = TF.max_pool2d(TF.conv2d(xt, params["weight"], params.get("bias"), cfg["stride"],
+                                 cfg["padding"], cfg["dilation"]), cfg["pool"])
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    dx = model.backward(dout)
+    yt.backward(torch.tensor(dout))
+    tol = {np.float64: 1e-9, np.float32: 1e-4}[dtype]
+
+    def close(ours, theirs, what):
+        theirs = theirs.detach().numpy()
+        assert ours.shape == theirs.shape, what
+        scale = max(1.0, float(np.abs(theirs[np.isfinite(theirs)]).max(initial=0)))
+        np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * scale, err_msg=what)
+    close(y, yt, "forward")
+    close(dx, xt.grad, "dx")
+    for k, p in params.items():
+        close(conv.grads[k], p.grad, f"grads[{k!r}]")
+
+
+def test_fused_equals_the_two_layers_and_numerical_gradients(rng):
+    model = conv_then_pool(2, 3, 3, padding=1).astype(np.float64)
+    x = rng.standard_normal((2, 2, 9, 8))  # odd height: the pool drops the last row
+    dout = rng.standard_normal((2, 3, 4, 4))
+    fused = run(model, x, dout)
+    plain = run(model, x, dout, fuse=False)
+    assert fused[3] and not plain[3]
+    np.testing.assert_allclose(fused[0], plain[0], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fused[1], plain[1], rtol=1e-12, atol=1e-13)
+    for k in fused[2]:
+        np.testing.assert_allclose(fused[2][k], plain[2][k], rtol=1e-12, atol=1e-13)
+
+    model.fuse_conv_pool = True
+
+    def loss():
+        return float(np.sum(model.forward(x) * dout))
+    conv = model.layers[0]
+    np.testing.assert_allclose(fused[1], numerical_grad(loss, x), rtol=1e-6, atol=1e-8)
+    for k, p in conv.params.items():
+        np.testing.assert_allclose(fused[2][k], numerical_grad(loss, p), rtol=1e-6, atol=1e-8)
+
+
+def test_column_chunks_and_gradient_pieces_give_the_same_result(rng, monkeypatch):
+    model = conv_then_pool(1, 6, 5, padding=2).astype(np.float64)
+    x = rng.random((5, 1, 28, 28))
+    dout = rng.standard_normal((5, 6, 14, 14))
+    whole = run(model, x, dout)
+    # 2 samples' columns per chunk (three chunks, rebuilt in backward), and weight-gradient
+    # products of 100 columns with a remainder
+    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 37 * 196 * 8)
+    monkeypatch.setattr(conv_pool, "GRAD_COLUMNS", 100)
+    chunked = run(model, x, dout)
+    assert model.layers[0]._saved[2] is None  # the columns were not kept
+    for a, b in zip(whole[:2], chunked[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    for k in whole[2]:
+        np.testing.assert_allclose(whole[2][k], chunked[2][k], rtol=1e-12, atol=1e-12)
+
+
+def test_first_layer_skips_dx_and_empty_batch_works(rng):
+    model = sc.models.lenet5(seed=0)
+    model.layers[0].needs_input_grad = False
+    x = rng.random((4, 1, 28, 28)).astype(np.float32)
+    out = model.forward(x)
+    assert model.layers[0]._pooled
+    assert model.backward(np.ones_like(out)) is None
+    assert model.layers[0].grads["weight"].any()
+    model.layers[0].needs_input_grad = True
+    empty = model.forward(np.zeros((0, 1, 28, 28), np.float32))
+    assert empty.shape == (0, 10)
+    assert model.backward(empty).shape == (0, 1, 28, 28)
+    assert not model.layers[0].grads["weight"].any()
+
+
+def test_which_pairs_are_fused(rng):
+    conv = sc.Conv2d(1, 4, 3, padding=1)
+    x = np.zeros((8, 1, 28, 28), np.float32)
+    assert conv.pools_with(sc.MaxPool2d(2), x)
+    assert conv.pools_with(sc.MaxPool2d(2), x[0])  # unbatched too
+    assert conv.pools_with(sc.MaxPool2d(2), x[:0])  # and an empty batch
+    assert not conv.pools_with(sc.MaxPool2d(3, 2), x)  # overlapping windows
+    assert not conv.pools_with(sc.MaxPool2d(2, padding=1), x)
+    assert not conv.pools_with(sc.AvgPool2d(2), x)
+    assert not conv.pools_with(sc.ReLU(), x)
+    assert not conv.pools_with(None, x)
+    assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 2, 28, 28)))  # wrong channels
+    assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 1, 1, 1)))  # and too small: the
+    # layers raise themselves; many input channels: the phases' extra products do not pay
+    assert not sc.Conv2d(6, 16, 5).pools_with(sc.MaxPool2d(2), np.zeros((8, 6, 14, 14)))
+    x[3, 0, 5, 5] = np.inf  # not finite: 0 * inf would be NaN in the other phases
+    assert not conv.pools_with(sc.MaxPool2d(2), x)
+    model = sc.Sequential([sc.Conv2d(1, 4, 3), sc.MaxPool2d(2)])
+    with pytest.raises(ValueError, match=r"Conv2d: expected input with 1 channels, got 2"):
+        model.forward(np.zeros((1, 2, 8, 8), np.float32))
+
+
+def test_backward_needs_a_forward_and_the_skipped_pool_says_so(rng):
+    model = sc.models.lenet5(seed=0)
+    with pytest.raises(ValueError, match="Sequential: backward called before forward"):
+        model.backward(np.ones((1, 10), np.float32))
+    model.forward(rng.random((2, 1, 28, 28)).astype(np.float32))
+    with pytest.raises(ValueError, match="MaxPool2d: backward called before forward"):
+        model.layers[1].backward(np.ones((2, 6, 14, 14), np.float32))
+
+
+def test_unbatched_input(rng):
+    model = conv_then_pool(1, 3, 3, padding=1).astype(np.float64)
+    x = rng.standard_normal((1, 6, 6))
+    y, dx, grads, fused = run(model, x)
+    assert fused and y.shape == (3, 3, 3) and dx.shape == (1, 6, 6)
+    batched = run(model, x[None])
+    np.testing.assert_array_equal(y, batched[0][0])
+    np.testing.assert_array_equal(dx, batched[1][0])
+
+
+def test_input_that_is_not_finite_runs_the_two_layers(rng):
+    # the phases would multiply inf and NaN by the other phases' zero weights
+    model = conv_then_pool(1, 3, 3, padding=1).astype(np.float64)
+    x = rng.standard_normal((2, 1, 8, 8))
+    x[0, 0, 2, 3], x[1, 0, 6, 6] = np.nan, np.inf
+    dout = rng.standard_normal((2, 3, 4, 4))
+    ours = run(model, x, dout)
+    assert not ours[3]
+    conv, pool = sc.Conv2d(1, 3, 3, padding=1).astype(np.float64), sc.MaxPool2d(2)
+    conv.params = {k: v.copy() for k, v in model.layers[0].params.items()}
+    alone = pool.forward(conv.forward(x)), conv.backward(pool.backward(dout))
+    np.testing.assert_array_equal(ours[0], alone[0])
+    np.testing.assert_array_equal(ours[1], alone[1])
+    for k in ours[2]:
+        np.testing.assert_array_equal(ours[2][k], conv.grads[k])
