@@ -58,33 +58,30 @@ class Geometry:
         self.pixels = self.hpo * self.wpo  # pooled pixels of one sample and channel
 
 
-def applies(g: F.ConvGeometry, pool: F.Pair) -> bool:
-    """Whether the convolution of geometry ``g`` and a ``pool`` x ``pool`` max-pool of that
-    stride are best computed together."""
-    geo = Geometry((g.n, g.c, g.h, g.w), (g.kh, g.kw), (g.sh, g.sw), g.pads, (g.dh, g.dw),
-                   pool)
-    return min(pool) >= 2 and geo.hpo >= 1 and geo.wpo >= 1 and geo.rows <= MAX_ROWS
+def applies(geo: Geometry) -> bool:
+    """Whether the convolution and max-pool of ``geo`` are best computed together."""
+    return min(geo.ph, geo.pw) >= 2 and geo.hpo >= 1 and geo.wpo >= 1 and geo.rows <= MAX_ROWS
 
 
 def phase_weights(weight: np.ndarray, bias: np.ndarray | None, geo: Geometry) -> np.ndarray:
     """W (p*p*O, C*U*V [+ 1]) of weight (O, C, kh, kw) (see the module docstring)."""
     o = weight.shape[0]
     wm = np.zeros((geo.ph, geo.pw, o, geo.rows + (bias is not None)), weight.dtype)
-    for a, b, block in _weight_blocks(wm, geo):
+    for block in _weight_blocks(wm, geo):
         block[...] = weight
     if bias is not None:
         wm[..., geo.rows] = bias
-    return wm.reshape(geo.phases * o, -1) if o else wm.reshape(0, wm.shape[-1])
+    return wm.reshape(geo.phases * o, wm.shape[-1])
 
 
 def _weight_blocks(wm: np.ndarray, geo: Geometry):
-    """For each phase (a, b): a, b and the view (O, C, kh, kw) of wm (p, p, O, rows [+ 1])
-    that holds the kernel's weights for that phase."""
+    """For each phase (a, b): the view (O, C, kh, kw) of wm (p, p, O, rows [+ 1]) that
+    holds the kernel's weights for that phase."""
     g = geo.conv
     for a in range(geo.ph):
         for b in range(geo.pw):
             cuv = wm[a, b, :, :geo.rows].reshape(-1, geo.c, geo.u, geo.v)
-            yield a, b, cuv[:, :, g.sh * a:g.sh * a + g.dh * (g.kh - 1) + 1:g.dh,
+            yield cuv[:, :, g.sh * a:g.sh * a + g.dh * (g.kh - 1) + 1:g.dh,
                             g.sw * b:g.sw * b + g.dw * (g.kw - 1) + 1:g.dw]
 
 
@@ -119,13 +116,13 @@ def conv_pool_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
     xp = F.pad(x, pads, workspace=ws)
     wm = phase_weights(weight, bias, geo)
     y = np.empty((geo.phases, o, width), x.dtype)
+    y2 = y.reshape(geo.phases * o, width)
     per = F._samples_per_chunk(geo.n, wm.shape[1] * geo.pixels, x.dtype.itemsize,
                                F.MAX_COLUMN_BYTES)
     cols = None
     for s0, s1 in F._chunks(geo.n, per):
         cols = ws.get("cols", (wm.shape[1], (s1 - s0) * geo.pixels), x.dtype)
         phase_columns(xp, geo, s0, s1, cols, ones=bias is not None)
-        y2 = y.reshape(geo.phases * o, width)
         np.matmul(wm, cols, out=y2[:, s0 * geo.pixels:s1 * geo.pixels])
     pooled = y[0].copy()
     for k in range(1, geo.phases):
@@ -145,6 +142,7 @@ def conv_pool_backward(dout: np.ndarray, weight: np.ndarray, saved, has_bias: bo
     d_pooled = np.empty((o, width), dout.dtype)
     np.copyto(d_pooled.reshape(o, geo.n, geo.hpo, geo.wpo), dout.transpose(1, 0, 2, 3))
     dy = _route(d_pooled, y, pooled)
+    dy2 = dy.reshape(geo.phases * o, width)
     k = geo.rows + has_bias
     if cols is not None and cols.shape[0] != k:  # forward ran without a bias
         cols = None
@@ -155,11 +153,10 @@ def conv_pool_backward(dout: np.ndarray, weight: np.ndarray, saved, has_bias: bo
         if cols is None or per < geo.n:
             cols = ws.get("cols", (k, (s1 - s0) * geo.pixels), dout.dtype)
             phase_columns(xp, geo, s0, s1, cols, ones=has_bias)
-        dy2 = dy.reshape(geo.phases * o, width)
         dwm += _grad_product(dy2[:, s0 * geo.pixels:s1 * geo.pixels], cols)
     dwm = dwm.reshape(geo.ph, geo.pw, o, k)
     dweight = np.zeros(weight.shape, dout.dtype)
-    for _, _, block in _weight_blocks(dwm, geo):
+    for block in _weight_blocks(dwm, geo):
         dweight += block
     dbias = dwm[..., geo.rows].sum(axis=(0, 1)) if has_bias else None
     if not need_dx:
@@ -167,8 +164,7 @@ def conv_pool_backward(dout: np.ndarray, weight: np.ndarray, saved, has_bias: bo
     wm = phase_weights(weight, None, geo)
     dxp = np.zeros(xp.shape, dout.dtype)
     dreads = _reads(dxp, geo)
-    dcols = (wm.T @ dy.reshape(geo.phases * o, width)).reshape(geo.c, geo.u, geo.v, geo.n, geo.hpo,
-                                                     geo.wpo)
+    dcols = (wm.T @ dy2).reshape(geo.c, geo.u, geo.v, geo.n, geo.hpo, geo.wpo)
     for u in range(geo.u):  # reads of different (u, v) overlap: one add each
         for v in range(geo.v):
             dreads[:, u, v] += dcols[:, u, v]

@@ -489,15 +489,16 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     if cols is not None and cols.shape[0] != dw2.shape[1]:  # forward ran without a bias
         cols = None
     rows = g.ho if cols is not None else _rows_per_chunk(g.ho, row_bytes)
-    for y0, y1 in _chunks(g.ho, rows):
-        if rows < g.ho or cols is None:
-            cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
-        dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols, piece)
-    if not np.isfinite(dw2).all():  # maybe 0 * inf or NaN in the junk: again without junk
-        dw2[...] = 0
+    for zero_junk in (False, True):
+        if zero_junk:  # 0 * inf or NaN may come from the junk: then once more without it
+            if np.isfinite(dw2).all():
+                break
+            dw2[...] = 0
         for y0, y1 in _chunks(g.ho, rows):
-            cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
-            cols.reshape(cols.shape[0], y1 - y0, g.n, g.wq)[..., g.wo:] = 0
+            if rows < g.ho or cols is None or zero_junk:
+                cols = _columns(phases, g, y0, y1, ws, ones=has_bias)
+            if zero_junk:
+                cols.reshape(cols.shape[0], y1 - y0, g.n, g.wq)[..., g.wo:] = 0
             dw2 += _weight_grad(dwide[:, y0 * g.line:y1 * g.line], cols, piece)
     # with a bias, the columns' row of ones made the last column the sum of dout
     dbias = dw2[:, g.ckk].copy() if has_bias else None

@@ -76,7 +76,7 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dout) -> np.ndarray | None:
-        if getattr(self, "_run", None) is None:
+        if self._run is None:
             raise ValueError("Sequential: backward called before forward")
         for layer in reversed(self._run):
             dout = layer.backward(dout)

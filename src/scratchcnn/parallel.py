@@ -90,13 +90,12 @@ def parallel_slices(fn, length: int, elements: int) -> None:
         if len(_choices) >= MAX_CHOICES:
             _choices.clear()
         choice = _choices[key] = _Choice()
-    split = choice.split
-    if split is not None:
-        _run(fn, length, parts) if split else fn(slice(0, length))
+    if choice.split is not None:
+        _call(fn, length, parts if choice.split else 1)
         return
     split = choice.next_trial()
     start = _clock()
-    _run(fn, length, parts) if split else fn(slice(0, length))
+    _call(fn, length, parts if split else 1)
     choice.record(split, _clock() - start)
 
 
@@ -117,8 +116,11 @@ class _Choice:
                 statistics.median(self.times[False])
 
 
-def _run(fn, length: int, parts: int) -> None:
+def _call(fn, length: int, parts: int) -> None:
     """fn over ``parts`` consecutive slices of range(length), all but the first in helpers."""
+    if parts == 1:
+        fn(slice(0, length))
+        return
     bounds = [length * k // parts for k in range(parts + 1)]
     slices = [slice(bounds[k], bounds[k + 1]) for k in range(parts)]
     futures = [_executor(parts - 1).submit(_run_slice, fn, s) for s in slices[1:]]

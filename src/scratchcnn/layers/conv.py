@@ -98,10 +98,10 @@ class Conv2d(Layer):
             pooled = layer.output_shape(self.output_shape(shape))
         except ValueError:  # too small: the unfused layers say why
             return False
-        g = F.ConvGeometry((shape[0] if len(shape) == 4 else 1, *shape[-3:]), self.kernel_size,
-                           self.stride, self.pads, self.dilation)
-        return all(pooled[-2:]) and conv_pool.applies(g, layer.kernel_size) and \
-            bool(np.isfinite(x).all())
+        geo = conv_pool.Geometry((shape[0] if len(shape) == 4 else 1, *shape[-3:]),
+                                 self.kernel_size, self.stride, self.pads, self.dilation,
+                                 layer.kernel_size)
+        return all(pooled[-2:]) and conv_pool.applies(geo) and bool(np.isfinite(x).all())
 
     def forward_pooled(self, x, pool: MaxPool2d) -> np.ndarray:
         """``pool.forward(self.forward(x))`` computed in one pass (see
