@@ -1,4 +1,5 @@
-"""A convolution and the max-pool after it computed together (scratchcnn.conv_pool)."""
+"""A convolution and the max-pool after it computed together: by phases
+(scratchcnn.conv_pool) or in the banded layout (scratchcnn.conv_banded)."""
 
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ import scratchcnn as sc
 from scratchcnn import conv_pool
 from scratchcnn import functional as F
 from gradcheck import numerical_grad
+from layouts import forced_layout
 
 
 @contextmanager
@@ -30,14 +32,28 @@ def conv_then_pool(c, o, kernel, stride=1, padding=0, dilation=1, pool=2, bias=T
                                     rng=seed), sc.MaxPool2d(pool)])
 
 
+@contextmanager
+def joint(kind):
+    """Within the block, a conv + pool pair that can be computed together is, in ``kind``
+    ('phases' or 'banded'), whatever its size."""
+    if kind == "phases":
+        with patched(conv_pool, MAX_ROWS=10**9):
+            yield
+    else:
+        with patched(conv_pool, MAX_ROWS=0), forced_layout("banded"):
+            yield
+
+
 def run(model, x, dout=None, fuse=True):
-    """Forward and backward through ``model``: (out, dx, grads), and whether it fused."""
+    """Forward and backward through ``model``: (out, dx, grads), and how it was joined
+    ('phases', 'banded' or None)."""
     model.fuse_conv_pool = fuse
     y = model.forward(x)
+    joined = model.layers[0]._joint
     dout = np.ones_like(y) if dout is None else dout
     dx = model.backward(dout)
     grads = {k: v.copy() for k, v in model.layers[0].grads.items()}
-    return y, dx, grads, model.layers[0]._pooled
+    return y, dx, grads, joined
 
 
 def integer_input(shape, rng, dtype):
@@ -62,10 +78,11 @@ def configs(draw):
                 pool=pool, bias=draw(st.booleans()), unbatched=draw(st.booleans()),
                 dtype=draw(st.sampled_from([np.float64, np.float32])),
                 values=draw(st.sampled_from(["normal", "ties"])),
+                joint=draw(st.sampled_from(["phases", "banded"])),
                 seed=draw(st.integers(0, 2**16)))
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(cfg=configs())
 def test_conv_then_max_pool_matches_torch(cfg):
     torch = pytest.importorskip("torch")
@@ -83,17 +100,18 @@ def test_conv_then_max_pool_matches_torch(cfg):
         x = integer_input(shape, rng, dtype)
         for p in conv.params.values():  # integers: every sum exact, whatever its order
             p[...] = rng.integers(-1, 2, p.shape)
-    with patched(conv_pool, MAX_ROWS=10**9):  # phases for every shape drawn
-        y, dx, grads, fused = run(model, x, rng.standard_normal(
+    with joint(cfg["joint"]):
+        y, dx, grads, joined = run(model, x, rng.standard_normal(
             model.layers[1].output_shape(conv.output_shape(shape))).astype(dtype))
-    assert fused
+    assert joined == cfg["joint"]
     assert y.dtype == dx.dtype == dtype
     xt = torch.tensor(x, requires_grad=True)
     params = {k: torch.tensor(v, requires_grad=True) for k, v in conv.params.items()}
     yt = TF.max_pool2d(TF.conv2d(xt, params["weight"], params.get("bias"), cfg["stride"],
                                  cfg["padding"], cfg["dilation"]), cfg["pool"])
     dout = rng.standard_normal(y.shape).astype(dtype)
-    dx = model.backward(dout)
+    with joint(cfg["joint"]):
+        dx = model.backward(dout)
     yt.backward(torch.tensor(dout))
     tol = {np.float64: 1e-9, np.float32: 1e-4}[dtype]
 
@@ -108,13 +126,15 @@ def test_conv_then_max_pool_matches_torch(cfg):
         close(conv.grads[k], p.grad, f"grads[{k!r}]")
 
 
-def test_fused_equals_the_two_layers_and_numerical_gradients(rng):
+@pytest.mark.parametrize("kind", ["phases", "banded"])
+def test_fused_equals_the_two_layers_and_numerical_gradients(rng, kind):
     model = conv_then_pool(2, 3, 3, padding=1).astype(np.float64)
     x = rng.standard_normal((2, 2, 9, 8))  # odd height: the pool drops the last row
     dout = rng.standard_normal((2, 3, 4, 4))
-    fused = run(model, x, dout)
+    with joint(kind):
+        fused = run(model, x, dout)
     plain = run(model, x, dout, fuse=False)
-    assert fused[3] and not plain[3]
+    assert fused[3] == kind and plain[3] is None
     np.testing.assert_allclose(fused[0], plain[0], rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(fused[1], plain[1], rtol=1e-12, atol=1e-13)
     for k in fused[2]:
@@ -123,7 +143,10 @@ def test_fused_equals_the_two_layers_and_numerical_gradients(rng):
     model.fuse_conv_pool = True
 
     def loss():
-        return float(np.sum(model.forward(x) * dout))
+        with joint(kind):
+            out = model.forward(x)
+        assert model.layers[0]._joint == kind
+        return float(np.sum(out * dout))
     conv = model.layers[0]
     np.testing.assert_allclose(fused[1], numerical_grad(loss, x), rtol=1e-6, atol=1e-8)
     for k, p in conv.params.items():
@@ -147,12 +170,31 @@ def test_column_chunks_and_gradient_pieces_give_the_same_result(rng, monkeypatch
         np.testing.assert_allclose(whole[2][k], chunked[2][k], rtol=1e-12, atol=1e-12)
 
 
+def test_banded_joint_in_column_chunks_gives_the_same_result(rng, monkeypatch):
+    model = conv_then_pool(6, 16, 5).astype(np.float64)  # LeNet-5's second layer
+    x = rng.random((5, 6, 15, 14))  # odd height: the last output row is not computed
+    dout = rng.standard_normal((5, 16, 5, 5))
+    whole = run(model, x, dout)
+    plain = run(model, x, dout, fuse=False)
+    assert whole[3] == "banded" and plain[3] is None
+    # 2 samples' rows per chunk (three chunks, rebuilt in backward); dx in chunks of 1
+    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 10 * 421 * 8)
+    monkeypatch.setattr(F, "DCOLS_BYTES", 10 * 420 * 8)
+    chunked = run(model, x, dout)
+    assert chunked[3] == "banded" and model.layers[0]._saved[2] is None
+    for other in (plain, chunked):
+        for a, b in zip(whole[:2], other[:2]):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+        for k in whole[2]:
+            np.testing.assert_allclose(whole[2][k], other[2][k], rtol=1e-12, atol=1e-12)
+
+
 def test_first_layer_skips_dx_and_empty_batch_works(rng):
     model = sc.models.lenet5(seed=0)
     model.layers[0].needs_input_grad = False
     x = rng.random((4, 1, 28, 28)).astype(np.float32)
     out = model.forward(x)
-    assert model.layers[0]._pooled
+    assert model.layers[0]._joint == "phases" and model.layers[3]._joint == "banded"
     assert model.backward(np.ones_like(out)) is None
     assert model.layers[0].grads["weight"].any()
     model.layers[0].needs_input_grad = True
@@ -175,10 +217,17 @@ def test_which_pairs_are_fused(rng):
     assert not conv.pools_with(None, x)
     assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 2, 28, 28)))  # wrong channels
     assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 1, 1, 1)))  # and too small: the
-    # layers raise themselves; many input channels: the phases' extra products do not pay
-    assert not sc.Conv2d(6, 16, 5).pools_with(sc.MaxPool2d(2), np.zeros((8, 6, 14, 14)))
+    # layers raise themselves; a 5x5 kernel on a small map: the banded layout (LeNet-5)
+    lenet2, x2 = sc.Conv2d(6, 16, 5), np.zeros((8, 6, 14, 14))
+    assert lenet2.pools_with(sc.MaxPool2d(2), x2)
+    assert lenet2._joint_with(sc.MaxPool2d(2), x2.shape).conv.layout == "banded"
+    # many input channels and a 3x3 kernel: neither the phases' extra products nor the
+    # banded layout pay
+    assert not sc.Conv2d(6, 16, 3).pools_with(sc.MaxPool2d(2), x2)
     x[3, 0, 5, 5] = np.inf  # not finite: 0 * inf would be NaN in the other phases
     assert not conv.pools_with(sc.MaxPool2d(2), x)
+    x2[0, 1, 2, 3] = np.nan
+    assert not lenet2.pools_with(sc.MaxPool2d(2), x2)
     model = sc.Sequential([sc.Conv2d(1, 4, 3), sc.MaxPool2d(2)])
     with pytest.raises(ValueError, match=r"Conv2d: expected input with 1 channels, got 2"):
         model.forward(np.zeros((1, 2, 8, 8), np.float32))
@@ -197,23 +246,27 @@ def test_unbatched_input(rng):
     model = conv_then_pool(1, 3, 3, padding=1).astype(np.float64)
     x = rng.standard_normal((1, 6, 6))
     y, dx, grads, fused = run(model, x)
-    assert fused and y.shape == (3, 3, 3) and dx.shape == (1, 6, 6)
+    assert fused == "phases" and y.shape == (3, 3, 3) and dx.shape == (1, 6, 6)
     batched = run(model, x[None])
     np.testing.assert_array_equal(y, batched[0][0])
     np.testing.assert_array_equal(dx, batched[1][0])
 
 
-def test_input_that_is_not_finite_runs_the_two_layers(rng):
-    # the phases would multiply inf and NaN by the other phases' zero weights
+@pytest.mark.parametrize("kind", ["phases", "banded"])
+def test_input_that_is_not_finite_runs_the_two_layers(rng, kind):
+    # both would multiply inf and NaN by zero weights
     model = conv_then_pool(1, 3, 3, padding=1).astype(np.float64)
     x = rng.standard_normal((2, 1, 8, 8))
     x[0, 0, 2, 3], x[1, 0, 6, 6] = np.nan, np.inf
     dout = rng.standard_normal((2, 3, 4, 4))
-    ours = run(model, x, dout)
-    assert not ours[3]
+    with joint(kind):
+        assert run(model, np.abs(x[:, :, :2]), dout[:, :, :1])[3] == kind
+        ours = run(model, x, dout)
+    assert ours[3] is None
     conv, pool = sc.Conv2d(1, 3, 3, padding=1).astype(np.float64), sc.MaxPool2d(2)
     conv.params = {k: v.copy() for k, v in model.layers[0].params.items()}
-    alone = pool.forward(conv.forward(x)), conv.backward(pool.backward(dout))
+    with joint(kind):  # the same layout for the convolution alone
+        alone = pool.forward(conv.forward(x)), conv.backward(pool.backward(dout))
     np.testing.assert_array_equal(ours[0], alone[0])
     np.testing.assert_array_equal(ours[1], alone[1])
     for k in ours[2]:

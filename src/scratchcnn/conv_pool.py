@@ -141,7 +141,8 @@ def conv_pool_backward(dout: np.ndarray, weight: np.ndarray, saved, has_bias: bo
     o, width = weight.shape[0], geo.n * geo.pixels
     d_pooled = np.empty((o, width), dout.dtype)
     np.copyto(d_pooled.reshape(o, geo.n, geo.hpo, geo.wpo), dout.transpose(1, 0, 2, 3))
-    dy = _route(d_pooled, y, pooled)
+    dy = np.empty(y.shape, d_pooled.dtype)
+    F.route_max(d_pooled, y, pooled, dy)
     dy2 = dy.reshape(geo.phases * o, width)
     k = geo.rows + has_bias
     if cols is not None and cols.shape[0] != k:  # forward ran without a bias
@@ -169,25 +170,6 @@ def conv_pool_backward(dout: np.ndarray, weight: np.ndarray, saved, has_bias: bo
         for v in range(geo.v):
             dreads[:, u, v] += dcols[:, u, v]
     return np.ascontiguousarray(F.unpad(dxp, geo.conv.pads)), dweight, dbias
-
-
-def _route(d_pooled: np.ndarray, y: np.ndarray, pooled: np.ndarray) -> np.ndarray:
-    """dY (p*p, O, L): each d_pooled (O, L) entry in the phase of its window's first
-    maximum; in a window whose maximum is NaN, in its last NaN (as the max-pool)."""
-    dy = np.empty(y.shape, d_pooled.dtype)
-    has_nan = bool(np.isnan(pooled).any())
-    phases = range(len(y))
-    # without NaN every window holds its maximum somewhere: what no earlier phase took is
-    # the last's
-    compared = phases if has_nan else phases[:-1]
-    hits = F._only_first((y[k] == pooled for k in compared), rest=not has_nan)
-    for k, hit in zip(phases, hits):
-        np.multiply(d_pooled, hit, out=dy[k])
-    if has_nan:
-        nan_hits = F._only_first(np.isnan(y[k]) for k in reversed(phases))
-        for k, hit in zip(reversed(phases), nan_hits):
-            dy[k] += np.where(hit, d_pooled, 0)
-    return dy
 
 
 def _grad_product(dy2: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -468,7 +468,7 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
     (O, C, kh, kw), dbias (O,) or None.
     """
     ws = workspace if workspace is not None else Workspace()
-    g, phases, cols = saved
+    g = saved[0]
     layout = g.layout
     if layout == "per_sample":
         return _backward_per_sample(dout, weight, saved, has_bias, need_dx, ws)
@@ -476,6 +476,7 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved, *, has_bias: bo
         return _backward_samples_last(dout, weight, saved, has_bias, need_dx, ws)
     if layout == "banded":
         return conv_banded.backward_banded(dout, weight, saved, has_bias, need_dx, ws)
+    _, phases, cols = saved
     o = weight.shape[0]
     w2 = weight.reshape(o, g.ckk)
     piece = _piece(o, g.ckk, g.line, backward=True)
@@ -879,6 +880,24 @@ def _only_first(hits, rest: bool = False):
         yield hit
     if rest:
         yield pending
+
+
+def route_max(d_pooled: np.ndarray, candidates, pooled: np.ndarray, out) -> None:
+    """The gradient of ``pooled = maximum(*candidates)`` (arrays of one shape): into each
+    ``out[k]``, d_pooled where ``candidates[k]`` is the first that holds the maximum, else
+    0; where the maximum is NaN, into the last candidate that is NaN (as PyTorch's pool)."""
+    has_nan = bool(np.isnan(pooled).any())
+    which = range(len(candidates))
+    # without NaN each position holds its maximum somewhere: what no earlier candidate
+    # took is the last's
+    compared = which if has_nan else which[:-1]
+    hits = _only_first((candidates[k] == pooled for k in compared), rest=not has_nan)
+    for k, hit in zip(which, hits):
+        np.multiply(d_pooled, hit, out=out[k])
+    if has_nan:
+        nan_hits = _only_first(np.isnan(candidates[k]) for k in reversed(which))
+        for k, hit in zip(reversed(which), nan_hits):
+            out[k] += np.where(hit, d_pooled, 0)
 
 
 def _is_2x2(kernel_size: Pair, stride: Pair, pads: Pads, dilation: Pair) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import conv_pool
+from .. import conv_banded, conv_pool
 from .. import functional as F
 from ..init import as_generator, default_
 from ..shapes import pair, window_output_hw
@@ -51,7 +51,7 @@ class Conv2d(Layer):
             self.params["bias"] = np.empty(out_channels, dtype)
         default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
         self._workspace = F.Workspace()
-        self._pooled = False  # whether the last forward was forward_pooled
+        self._joint = None  # how the last forward_pooled ran: 'phases', 'banded'
 
     def _pads(self) -> F.Pads:
         if self.padding == "valid":
@@ -79,33 +79,46 @@ class Conv2d(Layer):
         bias = self.params.get("bias")
         out, self._saved = F.conv2d_forward(x, self.params["weight"], bias, self.stride,
                                             self.pads, self.dilation, self._workspace)
-        self._pooled = False
+        self._joint = None
         return out
 
     def pools_with(self, layer, x) -> bool:
         """Whether :meth:`forward_pooled` would compute this layer and ``layer`` (the one
         after it) together for the input ``x``: ``layer`` is a p x p :class:`MaxPool2d`
-        of stride p without padding, the phases pay for this size
-        (:func:`scratchcnn.conv_pool.applies`), and x is finite (the phases multiply
-        every value they read by the zeros of the other phases' weights: 0 * inf is NaN,
-        which the plain convolution never computes)."""
-        shape = np.shape(x)
+        of stride p without padding, one of the two joint computations pays for this size
+        (:func:`scratchcnn.conv_pool.applies`, or the banded layout of
+        :mod:`scratchcnn.conv_banded`), and x is finite (both multiply every value they
+        read by zero weights: 0 * inf is NaN, which the plain convolution never computes)."""
+        return self._joint_with(layer, np.shape(x)) is not None and bool(np.isfinite(x).all())
+
+    def _joint_with(self, layer, shape: tuple) -> conv_pool.Geometry | None:
+        """The geometry of this layer and the max-pool ``layer`` for an input ``shape``,
+        when they are best computed together (``geo.conv.layout`` says how), else None."""
         if not (isinstance(layer, MaxPool2d) and layer.stride == layer.kernel_size
                 and layer.padding == (0, 0) and layer.dilation == (1, 1)
                 and len(shape) in (3, 4) and shape[-3] == self.in_channels):
-            return False
+            return None
         try:
             pooled = layer.output_shape(self.output_shape(shape))
         except ValueError:  # too small: the unfused layers say why
-            return False
+            return None
+        if not all(pooled[-2:]):
+            return None
         geo = conv_pool.Geometry((shape[0] if len(shape) == 4 else 1, *shape[-3:]),
                                  self.kernel_size, self.stride, self.pads, self.dilation,
                                  layer.kernel_size)
-        return all(pooled[-2:]) and conv_pool.applies(geo) and bool(np.isfinite(x).all())
+        if conv_pool.applies(geo):
+            geo.conv.layout = "phases"
+        elif F.conv_layout(geo.conv) == "banded":
+            geo.conv.layout = "banded"
+        else:
+            return None
+        return geo
 
     def forward_pooled(self, x, pool: MaxPool2d) -> np.ndarray:
         """``pool.forward(self.forward(x))`` computed in one pass (see
-        :mod:`scratchcnn.conv_pool`); only when :meth:`pools_with` says so.
+        :mod:`scratchcnn.conv_pool` and :mod:`scratchcnn.conv_banded`); only when
+        :meth:`pools_with` says so.
 
         :meth:`backward` then takes the gradient of the pooled output.  ``pool`` itself
         is not run: it keeps no state of this call.
@@ -114,15 +127,23 @@ class Conv2d(Layer):
 
         def compute(x):
             self._check_size(x, 1, self.in_channels, "channels")
-            out, self._saved = conv_pool.conv_pool_forward(
-                x, self.params["weight"], self.params.get("bias"), self.stride, self.pads,
-                self.dilation, pool.kernel_size, self._workspace)
-            self._pooled = True
+            geo = self._joint_with(pool, x.shape)
+            weight, bias = self.params["weight"], self.params.get("bias")
+            if geo.conv.layout == "phases":
+                out, self._saved = conv_pool.conv_pool_forward(
+                    x, weight, bias, self.stride, self.pads, self.dilation, pool.kernel_size,
+                    self._workspace)
+            else:
+                out, self._saved = conv_banded.forward_banded(
+                    x, weight, bias, geo.conv, self._workspace, pool.kernel_size)
+            self._joint = geo.conv.layout
             return out
         return self._forward_with(compute, x)
 
     def _backward(self, dout):
-        backward = conv_pool.conv_pool_backward if self._pooled else F.conv2d_backward
+        # conv2d_backward also takes the banded joint forward: its saved geometry says so
+        backward = conv_pool.conv_pool_backward if self._joint == "phases" \
+            else F.conv2d_backward
         dx, dw, db = backward(dout, self.params["weight"], self._saved,
                               has_bias="bias" in self.params, need_dx=self.needs_input_grad,
                               workspace=self._workspace)
