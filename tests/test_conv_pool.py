@@ -271,3 +271,23 @@ def test_input_that_is_not_finite_runs_the_two_layers(rng, kind):
     np.testing.assert_array_equal(ours[1], alone[1])
     for k in ours[2]:
         np.testing.assert_array_equal(ours[2][k], conv.grads[k])
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_route_max_matches_torch_with_ties_and_nan(rng, nan):
+    torch = pytest.importorskip("torch")
+    x = rng.integers(0, 3, (3, 2, 6, 8)).astype(np.float64)  # many ties
+    if nan:
+        x[rng.random(x.shape) < 0.15] = np.nan
+    candidates = [x[:, :, a::2, b::2] for a in range(2) for b in range(2)]
+    pooled = np.maximum(np.maximum(candidates[0], candidates[1]),
+                        np.maximum(candidates[2], candidates[3]))
+    d_pooled = rng.standard_normal(pooled.shape)
+    dx = np.full(x.shape, 7.0)  # every entry must be written
+    F.route_max(d_pooled, candidates, pooled, [dx[:, :, a::2, b::2] for a in range(2)
+                                               for b in range(2)])
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, 2)
+    np.testing.assert_array_equal(pooled, yt.detach().numpy())
+    yt.backward(torch.tensor(d_pooled))
+    np.testing.assert_array_equal(dx, xt.grad.numpy())

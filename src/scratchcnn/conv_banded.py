@@ -27,7 +27,8 @@ then ``Y (N, p, Hpo, q, O*Wpo)``, and each (a, b) is one *phase* of the pool's w
 the pool is a maximum over p*q strided views of whole runs of O*Wpo values, and its
 gradient is routed back into those views, so the NCHW convolution output is never built.
 Output rows and columns past the last whole window (the pool's floor mode) are simply not
-computed.  Without a pool, p = q = 1 and the orders are the plain ones.
+computed.  Without a pool, p = q = 1 and the orders are the plain ones.  Measured in
+LeNet-5's training step (one process, alternating step by step, medians): 14.1 -> 13.1 ms.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from . import functional as F
 from .parallel import parallel_slices
 
 
-class Pooled:
+class PoolPhases:
     """Output sizes of the product for a pool (p, q) after the convolution ``g``
     ((1, 1): no pool): ``p`` phases of ``hpo`` rows, ``q`` phases of ``wpo`` columns."""
 
@@ -50,7 +51,7 @@ class Pooled:
 
 
 def banded_weights(weight: np.ndarray, bias: np.ndarray | None, g: F.ConvGeometry,
-                   pp: Pooled) -> np.ndarray:
+                   pp: PoolPhases) -> np.ndarray:
     """T (kh*C*Wp [+ 1], q*O*Wpo) of weight (O, C, kh, kw) for geometry ``g`` (see above)."""
     o = weight.shape[0]
     t = np.zeros((g.kh * g.c * g.wp + (bias is not None), pp.q * o * pp.wpo),
@@ -62,7 +63,7 @@ def banded_weights(weight: np.ndarray, bias: np.ndarray | None, g: F.ConvGeometr
     return t
 
 
-def banded_weight_grad(dt: np.ndarray, g: F.ConvGeometry, pp: Pooled,
+def banded_weight_grad(dt: np.ndarray, g: F.ConvGeometry, pp: PoolPhases,
                        shape: tuple) -> np.ndarray:
     """The adjoint of :func:`banded_weights` for the weights: dW (O, C, kh, kw) from dT."""
     dw = np.empty((g.kw, g.kh, g.c, shape[0]), dtype=dt.dtype)
@@ -71,7 +72,7 @@ def banded_weight_grad(dt: np.ndarray, g: F.ConvGeometry, pp: Pooled,
     return np.ascontiguousarray(dw.transpose(3, 2, 1, 0))
 
 
-def _bands(t: np.ndarray, g: F.ConvGeometry, pp: Pooled):
+def _bands(t: np.ndarray, g: F.ConvGeometry, pp: PoolPhases):
     """For each kernel column j, the view (kh, C, q, O, Wpo) of T's entries that hold
     w[:, :, :, j]: entry [i, c, b, o, px] is T[(i, c, x*sw + j*dw), (b, o, px)] for the
     output column x = q*px + b."""
@@ -83,7 +84,7 @@ def _bands(t: np.ndarray, g: F.ConvGeometry, pp: Pooled):
                           pp.wpo * item, pp.q * g.sw * s_row + item))
 
 
-def row_windows(rows: np.ndarray, g: F.ConvGeometry, pp: Pooled, s0: int, s1: int,
+def row_windows(rows: np.ndarray, g: F.ConvGeometry, pp: PoolPhases, s0: int, s1: int,
                 out: np.ndarray, ones: bool) -> np.ndarray:
     """R (m*p*Hpo, kh*C*Wp [+ 1]) of samples s0:s1 (m of them) from ``rows`` (N, Hp, C,
     Wp), its rows in the order (n, a, py), written into ``out``; with ``ones`` a last
@@ -108,7 +109,7 @@ def forward_banded(x, weight, bias, g: F.ConvGeometry, ws: F.Workspace,
                    pool: F.Pair = (1, 1)):
     """:func:`scratchcnn.functional.conv2d_forward` in the banded layout; with a ``pool``
     (p, q), the p x q max-pool of stride (p, q) of that convolution (see above)."""
-    o, pp = weight.shape[0], Pooled(g, pool)
+    o, pp = weight.shape[0], PoolPhases(g, pool)
     rows, _ = ws.get_zeroed("rows", (g.n, g.hp, g.c, g.wp), x.dtype,
                             key=(g.phases_key(), "rows"))
     F.assign(_interior(rows, g), x.transpose(0, 2, 1, 3))
