@@ -44,6 +44,8 @@ def test_sequential_backward_matches_torch(rng):
         torch.nn.Linear(84, 10)).double()
     tm.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
     y = model.forward(x)
+    # both convolutions run together with their pools: by phases, then banded
+    assert [model.layers[i]._joint for i in (0, 3)] == ["phases", "banded"]
     dout = rng.standard_normal(y.shape)
     dx = model.backward(dout)
     xt = torch.tensor(x, requires_grad=True)
