@@ -132,7 +132,7 @@ def forward_banded(x, weight, bias, g: F.ConvGeometry, ws: F.Workspace,
             np.maximum(out_wide, phase, out=out_wide)
     out = np.empty((g.n, o, pp.hpo, pp.wpo), dtype=x.dtype)
     F.assign(out, out_wide.reshape(g.n, pp.hpo, o, pp.wpo).transpose(0, 2, 1, 3))
-    return out, (g, rows, r if per >= g.n else None, pp, wide, out_wide)
+    return out, (g, rows, r if per >= g.n else None, pp, wide, out_wide, t)
 
 
 def _phase_views(wide: np.ndarray) -> list[np.ndarray]:
@@ -145,7 +145,7 @@ def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool,
                     ws: F.Workspace):
     """:func:`scratchcnn.functional.conv2d_backward` in the banded layout (of the
     convolution and its pool, when the forward had one)."""
-    g, rows, r, pp, wide, pooled = saved
+    g, rows, r, pp, wide, pooled, t = saved
     o, width, item = weight.shape[0], g.kh * g.c * g.wp, dout.dtype.itemsize
     d = ws.get("dout_wide", wide.shape, dout.dtype)
     d_phases = _phase_views(d)
@@ -170,7 +170,7 @@ def backward_banded(dout, weight, saved, has_bias: bool, need_dx: bool,
     dbias = dt[width].reshape(pp.q, o, pp.wpo).sum(axis=(0, 2)) if has_bias else None
     if not need_dx:
         return None, dweight, dbias
-    t = banded_weights(weight, None, g, pp)
+    t = t[:width]  # the forward's banded weights, less the bias row
     drows = ws.get("drows", rows.shape, dout.dtype)
     parallel_slices(lambda s: drows[s].fill(0), g.n, drows.size)
     per = F._samples_per_chunk(g.n, pp.rows * width, item, F.DCOLS_BYTES)

@@ -42,6 +42,14 @@ class Optimizer:
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _moment(state: dict, key: str, p: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """``state[key]``, made on first use as an array like p filled with ``fill``."""
+        buf = state.get(key)
+        if buf is None:
+            buf = state[key] = np.full_like(p, fill)
+        return buf
+
     def _scratch_like(self, p: np.ndarray) -> np.ndarray:
         """A work array of p's shape and dtype, the same memory for every parameter."""
         if self._scratch.size < p.size or self._scratch.dtype != p.dtype:
@@ -93,7 +101,7 @@ class AdaGrad(Optimizer):
 
     def _update(self, p, g, state):
         g = self._decayed(p, g)
-        acc = state.setdefault("sum", np.full_like(p, self.hyper["initial_accumulator_value"]))
+        acc = self._moment(state, "sum", p, self.hyper["initial_accumulator_value"])
         acc += g * g
         p -= self.lr * g / (np.sqrt(acc) + self.hyper["eps"])
 
@@ -107,18 +115,18 @@ class RMSprop(Optimizer):
     def _update(self, p, g, state):
         g = self._decayed(p, g)
         a = self.hyper["alpha"]
-        sq = state.setdefault("square_avg", np.zeros_like(p))
+        sq = self._moment(state, "square_avg", p)
         sq *= a
         sq += (1 - a) * g * g
         if self.hyper["centered"]:
-            ga = state.setdefault("grad_avg", np.zeros_like(p))
+            ga = self._moment(state, "grad_avg", p)
             ga *= a
             ga += (1 - a) * g
             avg = np.sqrt(sq - ga * ga) + self.hyper["eps"]
         else:
             avg = np.sqrt(sq) + self.hyper["eps"]
         if self.hyper["momentum"]:
-            buf = state.setdefault("momentum_buffer", np.zeros_like(p))
+            buf = self._moment(state, "momentum_buffer", p)
             buf *= self.hyper["momentum"]
             buf += g / avg
             p -= self.lr * buf
@@ -137,8 +145,8 @@ class Adam(Optimizer):
 
     def _adam(self, p, g, state):
         b1, b2 = self.hyper["betas"]
-        m = state.setdefault("exp_avg", np.zeros_like(p))
-        v = state.setdefault("exp_avg_sq", np.zeros_like(p))
+        m = self._moment(state, "exp_avg", p)
+        v = self._moment(state, "exp_avg_sq", p)
         t = int(state.get("step", 0)) + 1
         state["step"] = np.array(t)
         step_size, root2 = self.lr / (1 - b1 ** t), math.sqrt(1 - b2 ** t)

@@ -80,7 +80,8 @@ def parallel_slices(fn, length: int, elements: int) -> None:
     ``elements`` is the size of the whole job: small jobs run in one call, in this
     thread.  ``fn`` must only write memory that belongs to its slice.
     """
-    parts = min(num_threads(), length, max(1, elements // MIN_PARALLEL_ELEMENTS))
+    most = elements // MIN_PARALLEL_ELEMENTS  # checked first: most jobs are small
+    parts = min(num_threads(), length, most) if most > 1 else 1
     if parts <= 1 or getattr(_inside, "active", False):
         fn(slice(0, length))
         return
