@@ -41,7 +41,7 @@ def gemm_shapes(case: str) -> tuple[int, int, int, bool]:
 
 def numpy_child(case: str, repeats: int) -> dict:
     import numpy as np
-    from scratchcnn.parallel import parallel_slices
+    from scratchcnn.kernels.parallel import parallel_slices
     o, k, length, first = gemm_shapes(case)
     rng = np.random.default_rng(0)
     w = rng.standard_normal((o, k), dtype=np.float32)

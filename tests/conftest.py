@@ -18,6 +18,19 @@ def rng():
 @pytest.fixture(autouse=True)
 def fresh_split_choices(monkeypatch):
     """Each test starts with no measured split choices: the first call of each kind of
-    job then runs split (see scratchcnn.parallel), so the split tests test splits."""
-    from scratchcnn import parallel
+    job then runs split (see scratchcnn.kernels.parallel), so the split tests test splits."""
+    from scratchcnn.kernels import parallel
     monkeypatch.setattr(parallel, "_choices", {})
+
+
+#: The two paths every layer can compute on (scratchcnn.use): tests of the layers' math
+#: run on both.
+PATHS = ["fast", "textbook"]
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    """Run the test with every layer on one path, then restore the default."""
+    import scratchcnn as sc
+    with sc.using(request.param):
+        yield request.param

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import scratchcnn as sc
 from scratchcnn.cli import main
 
 
@@ -122,7 +123,7 @@ def ctrl_c_at_batch(monkeypatch, batch):
 
 
 def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, monkeypatch):
-    from scratchcnn import io
+    from scratchcnn import io  # noqa: F401
     use_tiny_data(monkeypatch, 0)
     # a constant rate: epoch 1 of a 1-epoch and of a 3-epoch run are then the same
     args = ["train", "--batch-size", "32", "--validation-split", "0", "--schedule", "none"]
@@ -131,13 +132,13 @@ def test_interrupted_training_keeps_the_last_finished_epoch(tmp_path, capsys, mo
     assert main(args + ["--epochs", "3", "--out", str(tmp_path / "cut")]) == 130
     assert "holds the model after epoch 1" in capsys.readouterr().err
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    kept, one = io.load(tmp_path / "cut" / "model.npz"), io.load(tmp_path / "one" / "model.npz")
+    kept, one = sc.load(tmp_path / "cut" / "model.npz"), sc.load(tmp_path / "one" / "model.npz")
     for (name, a), (_, b) in zip(kept.state_dict().items(), one.state_dict().items()):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
 def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monkeypatch):
-    from scratchcnn import io
+    from scratchcnn import io  # noqa: F401
     use_tiny_data(monkeypatch, 1)
     # dropout, batch norm, a validation split and the per-batch cosine schedule: every
     # Generator and the schedule's position must be restored
@@ -157,7 +158,7 @@ def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monke
     resumed = parse(capsys.readouterr().out)
     assert resumed["resumed"] == str(cut) and resumed["resumed_after_epoch"] == "1"
     assert resumed["test_accuracy"] == straight["test_accuracy"]
-    a, b = io.load(cut / "model.npz"), io.load(tmp_path / "straight" / "model.npz")
+    a, b = sc.load(cut / "model.npz"), sc.load(tmp_path / "straight" / "model.npz")
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
         np.testing.assert_array_equal(p, q, err_msg=name)
     history = [json.loads((d / "metrics.json").read_text())["history"] for d in
@@ -172,13 +173,13 @@ def test_checkpoint_files_are_checked(tmp_path):
     model.fit(np.zeros((8, 1, 28, 28), np.float32), np.arange(8), epochs=1, batch_size=4,
               verbose=0)
     path = io.save_checkpoint(model.trainer, tmp_path / "c", {"note": "x"})
-    back = io.load_checkpoint(path)
+    back = sc.load_checkpoint(path)
     assert back.settings == {"note": "x"} and back.trainer_state["epoch"] == 1
     assert set(back.trainer_state["optimizer"]["state"]) == set(model.state_dict())
     with pytest.raises(ValueError, match="training checkpoint"):
-        io.load(path)
+        sc.load(path)
     with pytest.raises(ValueError, match="not a scratchcnn checkpoint file"):
-        io.load_checkpoint(io.save(model, tmp_path / "m"))
+        sc.load_checkpoint(io.save(model, tmp_path / "m"))
     with pytest.raises(SystemExit, match="no checkpoint file"):
         main(["train", "--resume", str(tmp_path / "nowhere")])
 

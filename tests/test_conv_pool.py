@@ -1,5 +1,5 @@
 """A convolution and the max-pool after it computed together: by phases
-(scratchcnn.conv_pool) or in the banded layout (scratchcnn.conv_banded)."""
+(scratchcnn.kernels.phases) or in the banded layout (scratchcnn.kernels.banded)."""
 
 from contextlib import contextmanager
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
-from scratchcnn import conv_pool
-from scratchcnn import functional as F
+from scratchcnn.kernels import TUNING
+from scratchcnn.kernels.pooling import route_max
 from gradcheck import numerical_grad
 from layouts import forced_layout
 
@@ -37,17 +37,17 @@ def joint(kind):
     """Within the block, a conv + pool pair that can be computed together is, in ``kind``
     ('phases' or 'banded'), whatever its size."""
     if kind == "phases":
-        with patched(conv_pool, MAX_ROWS=10**9):
+        with patched(TUNING, phases_max_rows=10**9):
             yield
     else:
-        with patched(conv_pool, MAX_ROWS=0), forced_layout("banded"):
+        with patched(TUNING, phases_max_rows=0), forced_layout("banded"):
             yield
 
 
 def run(model, x, dout=None, fuse=True):
     """Forward and backward through ``model``: (out, dx, grads), and how it was joined
     ('phases', 'banded' or None)."""
-    model.fuse_conv_pool = fuse
+    model.fuse_layers = fuse
     y = model.forward(x)
     joined = model.layers[0]._joint
     dout = np.ones_like(y) if dout is None else dout
@@ -140,7 +140,7 @@ def test_fused_equals_the_two_layers_and_numerical_gradients(rng, kind):
     for k in fused[2]:
         np.testing.assert_allclose(fused[2][k], plain[2][k], rtol=1e-12, atol=1e-13)
 
-    model.fuse_conv_pool = True
+    model.fuse_layers = True
 
     def loss():
         with joint(kind):
@@ -160,10 +160,10 @@ def test_column_chunks_and_gradient_pieces_give_the_same_result(rng, monkeypatch
     whole = run(model, x, dout)
     # 2 samples' columns per chunk (three chunks, rebuilt in backward), and weight-gradient
     # products of 100 columns with a remainder
-    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 37 * 196 * 8)
-    monkeypatch.setattr(conv_pool, "GRAD_COLUMNS", 100)
+    monkeypatch.setattr(TUNING, "max_column_bytes", 2 * 37 * 196 * 8)
+    monkeypatch.setattr(TUNING, "grad_columns", 100)
     chunked = run(model, x, dout)
-    assert model.layers[0]._saved[2] is None  # the columns were not kept
+    assert model.layers[0]._saved.cols is None  # the columns were not kept
     for a, b in zip(whole[:2], chunked[:2]):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
     for k in whole[2]:
@@ -178,10 +178,10 @@ def test_banded_joint_in_column_chunks_gives_the_same_result(rng, monkeypatch):
     plain = run(model, x, dout, fuse=False)
     assert whole[3] == "banded" and plain[3] is None
     # 2 samples' rows per chunk (three chunks, rebuilt in backward); dx in chunks of 1
-    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 10 * 421 * 8)
-    monkeypatch.setattr(F, "DCOLS_BYTES", 10 * 420 * 8)
+    monkeypatch.setattr(TUNING, "max_column_bytes", 2 * 10 * 421 * 8)
+    monkeypatch.setattr(TUNING, "dcols_bytes", 10 * 420 * 8)
     chunked = run(model, x, dout)
-    assert chunked[3] == "banded" and model.layers[0]._saved[2] is None
+    assert chunked[3] == "banded" and model.layers[0]._saved.cols is None
     for other in (plain, chunked):
         for a, b in zip(whole[:2], other[:2]):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
@@ -207,27 +207,27 @@ def test_first_layer_skips_dx_and_empty_batch_works(rng):
 def test_which_pairs_are_fused(rng):
     conv = sc.Conv2d(1, 4, 3, padding=1)
     x = np.zeros((8, 1, 28, 28), np.float32)
-    assert conv.pools_with(sc.MaxPool2d(2), x)
-    assert conv.pools_with(sc.MaxPool2d(2), x[0])  # unbatched too
-    assert conv.pools_with(sc.MaxPool2d(2), x[:0])  # and an empty batch
-    assert not conv.pools_with(sc.MaxPool2d(3, 2), x)  # overlapping windows
-    assert not conv.pools_with(sc.MaxPool2d(2, padding=1), x)
-    assert not conv.pools_with(sc.AvgPool2d(2), x)
-    assert not conv.pools_with(sc.ReLU(), x)
-    assert not conv.pools_with(None, x)
-    assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 2, 28, 28)))  # wrong channels
-    assert not conv.pools_with(sc.MaxPool2d(2), np.zeros((8, 1, 1, 1)))  # and too small: the
+    assert conv.fuses_with(sc.MaxPool2d(2), x)
+    assert conv.fuses_with(sc.MaxPool2d(2), x[0])  # unbatched too
+    assert conv.fuses_with(sc.MaxPool2d(2), x[:0])  # and an empty batch
+    assert not conv.fuses_with(sc.MaxPool2d(3, 2), x)  # overlapping windows
+    assert not conv.fuses_with(sc.MaxPool2d(2, padding=1), x)
+    assert not conv.fuses_with(sc.AvgPool2d(2), x)
+    assert not conv.fuses_with(sc.ReLU(), x)
+    assert not conv.fuses_with(None, x)
+    assert not conv.fuses_with(sc.MaxPool2d(2), np.zeros((8, 2, 28, 28)))  # wrong channels
+    assert not conv.fuses_with(sc.MaxPool2d(2), np.zeros((8, 1, 1, 1)))  # and too small: the
     # layers raise themselves; a 5x5 kernel on a small map: the banded layout (LeNet-5)
     lenet2, x2 = sc.Conv2d(6, 16, 5), np.zeros((8, 6, 14, 14))
-    assert lenet2.pools_with(sc.MaxPool2d(2), x2)
-    assert lenet2._joint_with(sc.MaxPool2d(2), x2.shape).conv.layout == "banded"
+    assert lenet2.fuses_with(sc.MaxPool2d(2), x2)
+    assert lenet2._joint_layout(sc.MaxPool2d(2), x2.shape) == "banded"
     # many input channels and a 3x3 kernel: neither the phases' extra products nor the
     # banded layout pay
-    assert not sc.Conv2d(6, 16, 3).pools_with(sc.MaxPool2d(2), x2)
+    assert not sc.Conv2d(6, 16, 3).fuses_with(sc.MaxPool2d(2), x2)
     x[3, 0, 5, 5] = np.inf  # not finite: 0 * inf would be NaN in the other phases
-    assert not conv.pools_with(sc.MaxPool2d(2), x)
+    assert not conv.fuses_with(sc.MaxPool2d(2), x)
     x2[0, 1, 2, 3] = np.nan
-    assert not lenet2.pools_with(sc.MaxPool2d(2), x2)
+    assert not lenet2.fuses_with(sc.MaxPool2d(2), x2)
     model = sc.Sequential([sc.Conv2d(1, 4, 3), sc.MaxPool2d(2)])
     with pytest.raises(ValueError, match=r"Conv2d: expected input with 1 channels, got 2"):
         model.forward(np.zeros((1, 2, 8, 8), np.float32))
@@ -284,7 +284,7 @@ def test_route_max_matches_torch_with_ties_and_nan(rng, nan):
                         np.maximum(candidates[2], candidates[3]))
     d_pooled = rng.standard_normal(pooled.shape)
     dx = np.full(x.shape, 7.0)  # every entry must be written
-    F.route_max(d_pooled, candidates, pooled, [dx[:, :, a::2, b::2] for a in range(2)
+    route_max(d_pooled, candidates, pooled, [dx[:, :, a::2, b::2] for a in range(2)
                                                for b in range(2)])
     xt = torch.tensor(x, requires_grad=True)
     yt = torch.nn.functional.max_pool2d(xt, 2)

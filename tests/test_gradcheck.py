@@ -1,4 +1,4 @@
-"""Numerical gradient checks (central differences, float64) for every layer."""
+"""Numerical gradient checks (central differences, float64) for every layer, on both paths."""
 
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_gradients_match_central_differences(name, rng):
+def test_gradients_match_central_differences(name, rng, path):
     make, shape = CASES[name]
     x = rng.standard_normal(shape)
     if name in ("relu", "leaky"):  # keep away from the kink at 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
-from scratchcnn import parallel
+from scratchcnn.kernels import parallel
 
 
 def test_assigning_a_new_parameter_array_takes_effect(rng):

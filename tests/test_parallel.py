@@ -2,7 +2,7 @@
 
 import threading
 
-from scratchcnn import parallel
+from scratchcnn.kernels import parallel
 
 
 def fake_job(now, whole_cost, split_cost, seen):

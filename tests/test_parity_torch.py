@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
-from layouts import FORCE_LAYOUT, forced_layout
+from conftest import PATHS
+from layouts import CHOICES, forced_layout
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -46,7 +47,7 @@ def conv_configs(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     mode = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    layout = draw(st.sampled_from(list(FORCE_LAYOUT)))
+    layout = draw(st.sampled_from(CHOICES))
     sh, sw = (1, 1) if mode == "same" or layout == "per_sample" else \
         (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
@@ -61,9 +62,10 @@ def conv_configs(draw):
                 layout=layout, finite=draw(st.sampled_from([True, True, True, False])))
 
 
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=250)
 @given(cfg=conv_configs())
-def test_conv2d_matches_torch(cfg):
+def test_conv2d_matches_torch(path, cfg):
     rng = np.random.default_rng(cfg["seed"])
     layer = sc.Conv2d(cfg["c"], cfg["o"], cfg["kernel_size"], cfg["stride"], cfg["padding"],
                       cfg["dilation"], bias=cfg["bias"], rng=rng)
@@ -77,7 +79,8 @@ def test_conv2d_matches_torch(cfg):
 
     def torch_conv(xt, weight, bias=None):
         return TF.conv2d(xt, weight, bias, cfg["stride"], cfg["padding"], cfg["dilation"])
-    with forced_layout(cfg["layout"]):  # "auto": whichever layout the shape picks
+    # the fast path in the layout drawn ("auto": whichever the shape picks), or the textbook
+    with sc.using(path), forced_layout(cfg["layout"]):
         run_both(layer, x, torch_conv, names, cfg["dtype"], rng)
 
 
@@ -111,27 +114,31 @@ def pool_input(cfg, rng):
     return x
 
 
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=150)
 @given(cfg=pool_configs())
-def test_max_pool2d_matches_torch(cfg):
+def test_max_pool2d_matches_torch(path, cfg):
     rng = np.random.default_rng(cfg["seed"])
     layer = sc.MaxPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"])
-    run_both(layer, pool_input(cfg, rng), lambda xt: TF.max_pool2d(
-        xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
-        [], cfg["dtype"], rng)
+    with sc.using(path):
+        run_both(layer, pool_input(cfg, rng), lambda xt: TF.max_pool2d(
+            xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
+            [], cfg["dtype"], rng)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=150)
 @given(cfg=pool_configs())
-def test_avg_pool2d_matches_torch(cfg):
+def test_avg_pool2d_matches_torch(path, cfg):
     rng = np.random.default_rng(cfg["seed"])
     layer = sc.AvgPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"])
-    run_both(layer, pool_input(cfg, rng), lambda xt: TF.avg_pool2d(
-        xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
-        [], cfg["dtype"], rng)
+    with sc.using(path):
+        run_both(layer, pool_input(cfg, rng), lambda xt: TF.avg_pool2d(
+            xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
+            [], cfg["dtype"], rng)
 
 
-def test_max_pool2d_dilation_matches_torch(rng):
+def test_max_pool2d_dilation_matches_torch(rng, path):
     layer = sc.MaxPool2d(3, 2, 1, dilation=2)
     x = rng.standard_normal((2, 3, 11, 9))
     run_both(layer, x, lambda xt: TF.max_pool2d(xt, 3, 2, 1, 2), [], np.float64, rng)

@@ -14,11 +14,12 @@ def seed_conv():
     return conv
 
 
-def test_seed_conv_forward_is_complete_and_correct():
+def test_seed_conv_forward_is_complete_and_correct(path):
     x = np.arange(64, dtype=np.float64).reshape(1, 8, 8)
     out = seed_conv().forward(x)
     assert out.shape == (2, 6, 6)
-    # the seed printed 2095 (it summed both filters into the first one) and garbage after
+    # the seed printed 2095: neither of its output indices advanced, so every window of
+    # filter 0 landed in out[0, 0, 0] (and of filter 1 in out[1, 0, 0]), the rest np.empty
     assert out[0, 0, 0] == 475.0
     window = [0, 1, 2, 8, 9, 10, 16, 17, 18]  # x's first 3x3 window
     assert out[1, 0, 0] == 1 + sum(w * v for w, v in zip(range(9, 18), window))
@@ -31,7 +32,7 @@ def test_seed_conv_forward_is_complete_and_correct():
                                                         np.ones(2))[0])
 
 
-def test_seed_conv_backward_is_the_adjoint():
+def test_seed_conv_backward_is_the_adjoint(path):
     conv = seed_conv()
     x = np.arange(64, dtype=np.float64).reshape(1, 8, 8)
     y = conv.forward(x)
@@ -50,7 +51,7 @@ def test_seed_conv_backward_is_the_adjoint():
     np.testing.assert_array_equal(dx[0], expected_dx)
 
 
-def test_seed_maxpool_forward_and_backward():
+def test_seed_maxpool_forward_and_backward(path):
     x = np.arange(128, dtype=np.float64).reshape(2, 8, 8)
     pool = sc.MaxPool2d(2)
     out = pool.forward(x)

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from .plots import confusion_matrix, plot_confusion, plot_curves
+
 log = logging.getLogger("scratchcnn")
 
 
@@ -52,51 +54,13 @@ def _load_data(dataset: str, offline: bool):
 
 
 def _load_model(path: str):
-    from .io import load
+    from .model import load
     if not os.path.isfile(path):
         raise SystemExit(f"scratchcnn: no model file {path}")
     try:
         return load(path)
     except ValueError as err:
         raise SystemExit(f"scratchcnn: {err}")
-
-
-def _pyplot():
-    """matplotlib.pyplot on the file-only Agg backend, or None if it is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
-def plot_curves(history: dict, path: str) -> bool:
-    """Loss and accuracy per epoch as a PNG; False if matplotlib is not installed."""
-    plt = _pyplot()
-    if plt is None:
-        return False
-    epochs = range(1, len(history["loss"]) + 1)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax in (("loss", ax1), ("accuracy", ax2)):
-        ax.plot(epochs, history[key], "o-", label="train")
-        if "val_" + key in history:
-            ax.plot(epochs, history["val_" + key], "o-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
-
-
-def confusion_matrix(y_true, y_pred, k: int) -> np.ndarray:
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
 
 
 # --------------------------------------------------------------------------- commands
@@ -109,7 +73,7 @@ RUN_OPTIONS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "s
 def _resume_settings(args) -> tuple[dict, object]:
     """The run options and checkpoint of ``train --resume``, checked against the options
     given on the command line (--epochs may grow the run; the others must match)."""
-    from .io import load_checkpoint
+    from .model import load_checkpoint
     path = args.resume
     if os.path.isdir(path):
         path = os.path.join(path, "checkpoint.npz")
@@ -253,16 +217,8 @@ def cmd_evaluate(args) -> int:
         print(f"{i:>3} " + " ".join(f"{v:>{width}}" for v in cm[i]))
     if args.plot:
         path = os.path.splitext(args.model)[0] + "-confusion.png"
-        plt = _pyplot()
-        if plt is None:
+        if not plot_confusion(cm, path):
             raise SystemExit("scratchcnn: --plot needs matplotlib: pip install 'scratchcnn[plot]'")
-        fig, ax = plt.subplots(figsize=(6, 5))
-        im = ax.imshow(cm, cmap="Blues")
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        fig.colorbar(im)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
         print(f"confusion_file={path}")
     return 0
 

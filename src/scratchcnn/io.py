@@ -1,4 +1,4 @@
-"""Save and load models and training checkpoints: ``.npz`` files of JSON plus arrays.
+"""Model and checkpoint files: ``.npz`` files of JSON plus arrays, written and read back.
 
 A model file holds the architecture as JSON and the weights.  A checkpoint holds a whole
 training run: the model file's content, the optimiser's moments as arrays, and as JSON
@@ -7,6 +7,8 @@ the epoch, learning rates, Generator states, history and the caller's settings.
 Loading never unpickles (``np.load(..., allow_pickle=False)``), so a crafted file cannot
 run code; the JSON names only layer types from :data:`LAYER_TYPES`.  Files are written
 to a temporary name and moved into place, so a crash never leaves half a file.
+:func:`scratchcnn.load` and :func:`scratchcnn.load_checkpoint` (in :mod:`scratchcnn.model`)
+build the model from what :func:`read_model` and :func:`read_checkpoint` give.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import numpy as np
 
 from . import layers as L
 from .files import usual_mode
-from .model import Sequential
 
-__all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "LAYER_TYPES"]
+__all__ = ["save", "save_checkpoint", "read_model", "read_checkpoint", "atomic_write",
+           "LAYER_TYPES"]
 
 FORMAT = "scratchcnn-model"
 CHECKPOINT_FORMAT = "scratchcnn-checkpoint"
@@ -34,7 +36,8 @@ _ARCH_KEY = "__architecture__"
 _RUN_KEY = "__run__"  # a checkpoint's JSON: trainer state (less its arrays) and settings
 
 
-def architecture(model: Sequential) -> dict:
+def architecture(model) -> dict:
+    """The JSON-able description of a :class:`~scratchcnn.model.Sequential` saved with it."""
     return {
         "format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
         "layers": [{"type": type(layer).__name__, "config": layer.config()}
@@ -65,7 +68,7 @@ def _json_array(value) -> np.ndarray:
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
-def save(model: Sequential, path) -> str:
+def save(model, path) -> str:
     """Write ``model`` to ``path`` (``.npz`` is added if missing); returns the path."""
     path = os.fspath(path)
     if not path.endswith(".npz"):
@@ -131,51 +134,45 @@ def _check_format(path, header, tag: str, what: str) -> None:
                     f"reads ({VERSION})", what)
 
 
-def _build(path, arch, state: dict, what: str) -> Sequential:
-    """The model an architecture dict describes, holding ``state``."""
-    _check_format(path, arch, FORMAT, what)
-    built = []
-    for i, spec in enumerate(arch.get("layers", [])):
-        cls = LAYER_TYPES.get(spec.get("type"))
-        if cls is None:
-            _fail(path, f"layer {i} has unknown type {spec.get('type')!r}", what)
-        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
-        built.append(cls(**cfg))
-    model = Sequential(built, arch.get("input_mean"), arch.get("input_std"))
-    model.astype(np.dtype(arch.get("dtype", "float32")))
-    model.meta = arch.get("meta", {})
-    try:
-        model.load_state_dict(state)
-    except (KeyError, ValueError) as err:
-        _fail(path, str(err), what)
-    return model
+class ModelFile:
+    """What a model or checkpoint file holds, checked: the ``layers`` its architecture
+    names (built, not yet holding the weights), ``input_mean``/``input_std``, ``dtype``,
+    ``meta``, the model's ``state`` arrays, and for a checkpoint ``trainer_state`` (less
+    the model's arrays) and ``settings``.  ``fail(why)`` raises the file's own error."""
+
+    def __init__(self, path, what, arch, state, trainer_state=None, settings=None):
+        self.path, self.what, self.state = path, what, state
+        self.trainer_state, self.settings = trainer_state, settings or {}
+        _check_format(path, arch, FORMAT, what)
+        self.layers = []
+        for i, spec in enumerate(arch.get("layers", [])):
+            cls = LAYER_TYPES.get(spec.get("type"))
+            if cls is None:
+                self.fail(f"layer {i} has unknown type {spec.get('type')!r}")
+            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
+            self.layers.append(cls(**cfg))
+        self.input_mean, self.input_std = arch.get("input_mean"), arch.get("input_std")
+        self.dtype = np.dtype(arch.get("dtype", "float32"))
+        self.meta = arch.get("meta", {})
+
+    def fail(self, why):
+        _fail(self.path, why, self.what)
 
 
-def load(path) -> Sequential:
-    """Rebuild a model saved by :func:`save`; it predicts identically."""
+def read_model(path) -> ModelFile:
+    """The content of a file written by :func:`save`; ValueError naming the file if it is
+    not one."""
     path = os.fspath(path)
     arrays = _read(path, "model")
     arch = _json(path, arrays.pop(_ARCH_KEY), "model")
     if _RUN_KEY in arrays:
         _fail(path, "this is a training checkpoint; scratchcnn.load_checkpoint reads it",
               "model")
-    return _build(path, arch, arrays, "model")
+    return ModelFile(path, "model", arch, arrays)
 
 
-class Checkpoint:
-    """What :func:`load_checkpoint` gives back: ``model``, ``trainer_state`` (for
-    ``Trainer.load_state_dict``) and the ``settings`` saved with it."""
-
-    def __init__(self, model: Sequential, trainer_state: dict, settings: dict):
-        self.model, self.trainer_state, self.settings = model, trainer_state, settings
-
-
-def load_checkpoint(path) -> Checkpoint:
-    """Read a file written by :func:`save_checkpoint`.
-
-    Resume with ``Trainer(c.model, <same optimizer type>, ...)`` then
-    ``trainer.load_state_dict(c.trainer_state)``: the run continues bit for bit.
-    """
+def read_checkpoint(path) -> ModelFile:
+    """The content of a file written by :func:`save_checkpoint`."""
     path = os.fspath(path)
     what = "checkpoint"
     arrays = _read(path, what)
@@ -199,5 +196,4 @@ def load_checkpoint(path) -> Checkpoint:
                      optimizer=dict(run["optimizer"], state=slots))
     except (KeyError, TypeError) as err:
         _fail(path, f"incomplete run state ({err})", what)
-    model = _build(path, arch, model_state, what)
-    return Checkpoint(model, state, run.get("settings", {}))
+    return ModelFile(path, what, arch, model_state, state, run.get("settings", {}))

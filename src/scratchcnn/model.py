@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import io
 from .layers.base import Layer
-from .layers.conv import Conv2d
 from .losses import CrossEntropyLoss, softmax
+from .shapes import layer_macs
 from .training import Trainer
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "load", "load_checkpoint", "Checkpoint"]
 
 
 class Sequential:
@@ -53,9 +54,10 @@ class Sequential:
         inv = (1.0 / self.input_std).reshape(shape).astype(dtype)
         return (x.astype(dtype, copy=False) - mean) * inv
 
-    #: Run a convolution and the max-pool after it as one step where that is faster
-    #: (:mod:`scratchcnn.conv_pool`); the same function and gradients either way.
-    fuse_conv_pool = True
+    #: Let a layer compute itself together with the next where that is faster
+    #: (:meth:`Layer.fuses_with`: a convolution and its max-pool on the fast path); the
+    #: same function and gradients either way.
+    fuse_layers = True
 
     def forward(self, x) -> np.ndarray:
         x = self._normalise(x)
@@ -63,9 +65,9 @@ class Sequential:
         i, layers = 0, self.layers
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if self.fuse_conv_pool and isinstance(layer, Conv2d) and \
-                    layer.pools_with(after, x):
-                x = layer.forward_pooled(x, after)
+            if self.fuse_layers and after is not None and layer.fuses_with(after, x):
+                x = layer.forward_fused(x, after)
+                after.forget()
                 i += 2
             else:
                 x = layer.forward(x)
@@ -169,7 +171,6 @@ class Sequential:
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
         """
-        from .shapes import layer_macs
         shape = tuple(input_shape)
         rows = [("Layer", "Output shape", "Params", "MACs")]
         total_p = total_m = 0
@@ -240,5 +241,40 @@ class Sequential:
         return {"loss": total / n, "accuracy": correct / n}
 
     def save(self, path) -> str:
-        from .io import save
-        return save(self, path)
+        """Write the model to one ``.npz`` file (:func:`scratchcnn.io.save`); the path."""
+        return io.save(self, path)
+
+
+def _assemble(parts: io.ModelFile) -> Sequential:
+    model = Sequential(parts.layers, parts.input_mean, parts.input_std)
+    model.astype(parts.dtype)
+    model.meta = parts.meta
+    try:
+        model.load_state_dict(parts.state)
+    except (KeyError, ValueError) as err:
+        parts.fail(str(err))
+    return model
+
+
+def load(path) -> Sequential:
+    """Rebuild a model saved by :func:`scratchcnn.save`; it predicts identically.  Never
+    unpickles: a file that is not a scratchcnn model gives a ValueError naming it."""
+    return _assemble(io.read_model(path))
+
+
+class Checkpoint:
+    """What :func:`load_checkpoint` gives back: ``model``, ``trainer_state`` (for
+    ``Trainer.load_state_dict``) and the ``settings`` saved with it."""
+
+    def __init__(self, model: Sequential, trainer_state: dict, settings: dict):
+        self.model, self.trainer_state, self.settings = model, trainer_state, settings
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a file written by :func:`scratchcnn.save_checkpoint`.
+
+    Resume with ``Trainer(c.model, <same optimizer type>, ...)`` then
+    ``trainer.load_state_dict(c.trainer_state)``: the run continues bit for bit.
+    """
+    parts = io.read_checkpoint(path)
+    return Checkpoint(_assemble(parts), parts.trainer_state, parts.settings)

@@ -91,6 +91,21 @@ class Layer:
     def __call__(self, x) -> np.ndarray:
         return self.forward(x)
 
+    def fuses_with(self, after: "Layer", x) -> bool:
+        """Whether :meth:`forward_fused` would compute this layer and ``after`` (the next
+        one) together for the input ``x`` (no layer does but Conv2d before a max-pool)."""
+        return False
+
+    def forward_fused(self, x, after: "Layer") -> np.ndarray:
+        """``after.forward(self.forward(x))`` in one pass; :meth:`backward` then takes
+        dL/d(after's output).  Only where :meth:`fuses_with` says so."""
+        raise NotImplementedError(f"{self.name} computes no layer together with the next")
+
+    def forget(self) -> None:
+        """Drop the last forward's state: backward then raises until forward runs again
+        (a layer that a fused forward skipped must not route stale values)."""
+        self._output_shape = None
+
     def _forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

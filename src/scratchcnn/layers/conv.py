@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import conv_banded, conv_pool
-from .. import functional as F
+from .. import backend, kernels
 from ..init import as_generator, default_
 from ..shapes import pair, window_output_hw
 from .base import Layer
@@ -50,10 +49,11 @@ class Conv2d(Layer):
         if bias:
             self.params["bias"] = np.empty(out_channels, dtype)
         default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
-        self._workspace = F.Workspace()
-        self._joint = None  # how the last forward_pooled ran: 'phases', 'banded'
+        self._workspace = kernels.Workspace()  # the fast path's buffers, reused between calls
+        self._ran = None  # the path (textbook or fast) of the last forward, for backward
+        self._joint = None  # how the last forward_fused ran: 'phases', 'banded' or None
 
-    def _pads(self) -> F.Pads:
+    def _pads(self) -> kernels.geometry.Pads:
         if self.padding == "valid":
             return ((0, 0), (0, 0))
         if self.padding == "same":
@@ -76,77 +76,56 @@ class Conv2d(Layer):
     def _forward(self, x):
         self._check_size(x, 1, self.in_channels, "channels")
         self.output_shape(x.shape)
-        bias = self.params.get("bias")
-        out, self._saved = F.conv2d_forward(x, self.params["weight"], bias, self.stride,
-                                            self.pads, self.dilation, self._workspace)
-        self._joint = None
+        self._ran, self._joint = backend.current(), None
+        out, self._saved = self._ran.conv2d_forward(
+            x, self.params["weight"], self.params.get("bias"), self.stride, self.pads,
+            self.dilation, self._workspace)
         return out
 
-    def pools_with(self, layer, x) -> bool:
-        """Whether :meth:`forward_pooled` would compute this layer and ``layer`` (the one
-        after it) together for the input ``x``: ``layer`` is a p x p :class:`MaxPool2d`
-        of stride p without padding, one of the two joint computations pays for this size
-        (:func:`scratchcnn.conv_pool.applies`, or the banded layout of
-        :mod:`scratchcnn.conv_banded`), and x is finite (both multiply every value they
-        read by zero weights: 0 * inf is NaN, which the plain convolution never computes)."""
-        return self._joint_with(layer, np.shape(x)) is not None and bool(np.isfinite(x).all())
+    def fuses_with(self, after, x) -> bool:
+        """Whether :meth:`forward_fused` computes this layer and ``after`` together for
+        the input ``x``: on the fast path, when ``after`` is a p x q :class:`MaxPool2d` of
+        stride (p, q) without padding, a joint form pays for this size
+        (:func:`scratchcnn.kernels.joint_layout`) and x is finite (the joint forms
+        multiply zero weights by every value they read: 0 * inf is NaN)."""
+        return backend.current().fuses and self._joint_layout(after, np.shape(x)) is not None \
+            and bool(np.isfinite(x).all())
 
-    def _joint_with(self, layer, shape: tuple) -> conv_pool.Geometry | None:
-        """The geometry of this layer and the max-pool ``layer`` for an input ``shape``,
-        when they are best computed together (``geo.conv.layout`` says how), else None."""
-        if not (isinstance(layer, MaxPool2d) and layer.stride == layer.kernel_size
-                and layer.padding == (0, 0) and layer.dilation == (1, 1)
+    def _joint_layout(self, pool, shape: tuple) -> str | None:
+        if not (isinstance(pool, MaxPool2d) and pool.stride == pool.kernel_size
+                and pool.padding == (0, 0) and pool.dilation == (1, 1)
                 and len(shape) in (3, 4) and shape[-3] == self.in_channels):
             return None
         try:
-            pooled = layer.output_shape(self.output_shape(shape))
-        except ValueError:  # too small: the unfused layers say why
+            pooled = pool.output_shape(self.output_shape(shape))
+        except ValueError:  # too small: the layers one after the other say why
             return None
         if not all(pooled[-2:]):
             return None
-        geo = conv_pool.Geometry((shape[0] if len(shape) == 4 else 1, *shape[-3:]),
-                                 self.kernel_size, self.stride, self.pads, self.dilation,
-                                 layer.kernel_size)
-        if conv_pool.applies(geo):
-            geo.conv.layout = "phases"
-        elif F.conv_layout(geo.conv) == "banded":
-            geo.conv.layout = "banded"
-        else:
-            return None
-        return geo
+        batched = (shape[0] if len(shape) == 4 else 1, *shape[-3:])
+        return kernels.joint_layout(batched, self.kernel_size, self.stride, self.pads,
+                                    self.dilation, pool.kernel_size)
 
-    def forward_pooled(self, x, pool: MaxPool2d) -> np.ndarray:
-        """``pool.forward(self.forward(x))`` computed in one pass (see
-        :mod:`scratchcnn.conv_pool` and :mod:`scratchcnn.conv_banded`); only when
-        :meth:`pools_with` says so.
+    def forward_fused(self, x, pool: MaxPool2d) -> np.ndarray:
+        """``pool.forward(self.forward(x))`` computed in one pass
+        (:func:`scratchcnn.kernels.conv_pool_forward`), when :meth:`fuses_with` says so.
 
-        :meth:`backward` then takes the gradient of the pooled output.  ``pool`` itself
-        is not run: it keeps no state of this call.
+        :meth:`backward` then takes the gradient of the pooled output; ``pool`` itself
+        does not run and keeps no state of this call.
         """
-        pool._output_shape = None  # its backward would raise, not route stale maxima
-
         def compute(x):
             self._check_size(x, 1, self.in_channels, "channels")
-            geo = self._joint_with(pool, x.shape)
-            weight, bias = self.params["weight"], self.params.get("bias")
-            if geo.conv.layout == "phases":
-                out, self._saved = conv_pool.conv_pool_forward(
-                    x, weight, bias, self.stride, self.pads, self.dilation, pool.kernel_size,
-                    self._workspace)
-            else:
-                out, self._saved = conv_banded.forward_banded(
-                    x, weight, bias, geo.conv, self._workspace, pool.kernel_size)
-            self._joint = geo.conv.layout
+            self._ran = backend.current()
+            out, self._saved = kernels.conv_pool_forward(
+                x, self.params["weight"], self.params.get("bias"), self.stride, self.pads,
+                self.dilation, pool.kernel_size, self._workspace)
+            self._joint = self._saved.layout
             return out
         return self._forward_with(compute, x)
 
     def _backward(self, dout):
-        # conv2d_backward also takes the banded joint forward: its saved geometry says so
-        backward = conv_pool.conv_pool_backward if self._joint == "phases" \
-            else F.conv2d_backward
-        dx, dw, db = backward(dout, self.params["weight"], self._saved,
-                              has_bias="bias" in self.params, need_dx=self.needs_input_grad,
-                              workspace=self._workspace)
+        dx, dw, db = self._ran.conv2d_backward(dout, self.params["weight"], self._saved,
+                                               self.needs_input_grad, self._workspace)
         self.grads["weight"] = dw
         if db is not None:
             self.grads["bias"] = db

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..parallel import parallel_slices
+from ..kernels.parallel import parallel_slices
 from .base import Layer
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import functional as F
+from .. import backend
 from ..shapes import pair, window_output_hw
 from .base import Layer
 
@@ -50,13 +50,13 @@ class MaxPool2d(_Pool2d):
 
     def _forward(self, x):
         self.output_shape(x.shape)
-        out = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.pads, self.dilation)
-        self._x, self._out = x, out
+        self._ran = backend.current()
+        out, self._saved = self._ran.max_pool2d_forward(x, self.kernel_size, self.stride,
+                                                        self.pads, self.dilation)
         return out
 
     def _backward(self, dout):
-        return F.max_pool2d_backward(dout, self._x, self._out, self.kernel_size, self.stride,
-                                     self.pads, self.dilation)
+        return self._ran.max_pool2d_backward(dout, self._saved)
 
 
 class AvgPool2d(_Pool2d):
@@ -67,9 +67,10 @@ class AvgPool2d(_Pool2d):
 
     def _forward(self, x):
         self.output_shape(x.shape)
-        self._x_shape = x.shape
-        return F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.pads)
+        self._ran = backend.current()
+        out, self._saved = self._ran.avg_pool2d_forward(x, self.kernel_size, self.stride,
+                                                        self.pads)
+        return out
 
     def _backward(self, dout):
-        return F.avg_pool2d_backward(dout, self._x_shape, self.kernel_size, self.stride,
-                                     self.pads)
+        return self._ran.avg_pool2d_backward(dout, self._saved)

@@ -1,14 +1,18 @@
-"""The kernels: window views, adjoint identities, fast paths against the loop reference."""
+"""The fast kernels: window views, adjoint identities, every layout against the loop
+reference and the textbook."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchcnn import functional as F
+from scratchcnn import kernels as K
 from scratchcnn import reference
-from scratchcnn import parallel
-from layouts import FORCE_LAYOUT, LAYOUTS, forced_layout
+from scratchcnn import textbook as T
+from scratchcnn.kernels import TUNING, dispatch, gemm, lines, parallel, pooling
+from scratchcnn.kernels.geometry import ConvGeometry, pad
+from scratchcnn.kernels.workspace import rows_per_chunk
+from layouts import LAYOUTS, forced_layout
 
 
 @st.composite
@@ -26,7 +30,7 @@ def geometries(draw):
 
 def test_sliding_windows_definition(rng):
     xp = rng.standard_normal((2, 3, 9, 8))
-    v = F.sliding_windows(xp, (3, 2), (2, 3), (2, 1))
+    v = T.sliding_windows(xp, (3, 2), (2, 3), (2, 1))
     n, c, kh, kw, ho, wo = v.shape
     assert (ho, wo) == (3, 3)
     for i in range(kh):
@@ -46,10 +50,10 @@ def test_col2im_is_the_adjoint_of_im2col(geo, seed):
     rng = np.random.default_rng(seed)
     xp = rng.standard_normal((shape[0], shape[1], shape[2] + sum(pads[0]),
                               shape[3] + sum(pads[1])))
-    cols = F.im2col(xp, k, s, d)
+    cols = T.im2col(xp, k, s, d)
     y = rng.standard_normal(cols.shape)
     lhs = np.vdot(cols, y)
-    rhs = np.vdot(xp, F.col2im(y, xp.shape, s, d))
+    rhs = np.vdot(xp, T.col2im(y, xp.shape, k, s, d))
     assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
 
 
@@ -59,21 +63,21 @@ def test_line_kernels_are_adjoint_and_agree_with_im2col(geo, seed):
     shape, k, s, pads, d = geo
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
-    g = F.ConvGeometry(shape, k, s, pads, d)
-    phases = F.to_phases(x, g, np.empty(g.phases_size))
-    cols = F.im2col_lines(phases, g)
-    # the real (non-junk) part of the lines is exactly im2col of the padded input
-    xp = F.pad(x, pads)
+    g = ConvGeometry(shape, k, s, pads, d)
+    phases = lines.to_phases(x, g, np.empty(g.phases_size))
+    cols = lines.im2col_lines(phases, g)
+    # the real (non-junk) part of the lines is exactly the textbook's im2col
+    xp = pad(x, pads)
     real = cols.reshape(*cols.shape[:3], g.ho, g.n, g.wq)[..., :g.wo].transpose(0, 1, 2, 4, 3, 5)
-    np.testing.assert_array_equal(real, F.im2col(xp, k, s, d))
+    np.testing.assert_array_equal(real, T.im2col(xp, k, s, d).reshape(real.shape))
     # a chunk of output rows is the same slice of the whole
     if g.ho > 1:
-        part = F.im2col_lines(phases, g, 1, g.ho)
+        part = lines.im2col_lines(phases, g, 1, g.ho)
         np.testing.assert_array_equal(part, cols[..., g.line:])
     # <im2col(P x), y> == <x, P^T col2im(y)>
     y = rng.standard_normal(cols.shape)
-    back = F.col2im_lines(y, g, np.zeros(g.phases_size))
-    dx = F.from_phases(back, g, np.empty(shape))
+    back = lines.col2im_lines(y, g, np.zeros(g.phases_size))
+    dx = lines.from_phases(back, g, np.empty(shape))
     assert np.vdot(cols, y) == pytest.approx(np.vdot(x, dx), rel=1e-11, abs=1e-11)
 
 
@@ -89,7 +93,7 @@ def test_conv_matches_the_loop_reference(geo, o, seed):
     x = rng.standard_normal(shape)
     w = rng.standard_normal((o, shape[1]) + k)
     b = rng.standard_normal(o)
-    out, _ = F.conv2d_forward(x, w, b, s, sym, d)
+    out, _ = K.conv2d_forward(x, w, b, s, sym, d)
     np.testing.assert_allclose(out, reference.conv2d(x, w, b, s, (sym[0][0], sym[1][0]), d),
                                rtol=1e-12, atol=1e-12)
 
@@ -97,9 +101,9 @@ def test_conv_matches_the_loop_reference(geo, o, seed):
 def test_pools_match_the_loop_reference(rng):
     x = rng.standard_normal((2, 3, 9, 7))
     pads = ((1, 1), (1, 1))
-    np.testing.assert_array_equal(F.max_pool2d_forward(x, (3, 2), (2, 2), pads),
+    np.testing.assert_array_equal(pooling.max_pool2d_forward(x, (3, 2), (2, 2), pads),
                                   reference.max_pool2d(x, (3, 2), (2, 2), (1, 1)))
-    np.testing.assert_allclose(F.avg_pool2d_forward(x, (3, 2), (2, 2), pads),
+    np.testing.assert_allclose(pooling.avg_pool2d_forward(x, (3, 2), (2, 2), pads),
                                reference.avg_pool2d(x, (3, 2), (2, 2), (1, 1)), rtol=1e-14)
 
 
@@ -110,20 +114,20 @@ def test_max_pool_backward_split_over_threads_equals_one_call(rng, monkeypatch, 
     x[1, 0, :2, :2] = 0.5  # ties, and NaN windows in one sample only
     x[3, 1, 2:4, 1:3] = np.nan
     args = ((kernel, kernel), (stride, stride), ((pad, pad), (pad, pad)))
-    out = F.max_pool2d_forward(x, *args)
+    out = pooling.max_pool2d_forward(x, *args)
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    whole = F.max_pool2d_backward(dout, x, out, *args)
+    whole = pooling.max_pool2d_backward(dout, x, out, *args)
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
     calls = []
     real = parallel._executor
     monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
-    split = F.max_pool2d_backward(dout, x, out, *args)
+    split = pooling.max_pool2d_backward(dout, x, out, *args)
     assert calls and max(calls) == 2  # two helper threads beside the caller
     np.testing.assert_array_equal(split, whole)
     for n in range(5):  # and each sample alone gives its part of the batch's result
-        np.testing.assert_array_equal(
-            F.max_pool2d_backward(dout[n:n + 1], x[n:n + 1], out[n:n + 1], *args), whole[n:n + 1])
+        one = pooling.max_pool2d_backward(dout[n:n + 1], x[n:n + 1], out[n:n + 1], *args)
+        np.testing.assert_array_equal(one, whole[n:n + 1])
 
 
 @pytest.mark.parametrize("kernel, stride, pad", [(2, 2, 0), (3, 1, 1)])
@@ -132,8 +136,8 @@ def test_max_pool_gradient_goes_to_the_first_tie_and_the_last_nan(kernel, stride
     x[0, 0, 0, :2] = 1.0  # a tie in the top-left window
     x[0, 0, 2, 1] = x[0, 0, 3, 0] = np.nan  # two NaNs in the bottom-left one
     pads = ((pad, pad), (pad, pad))
-    out = F.max_pool2d_forward(x, (kernel,) * 2, (stride,) * 2, pads)
-    dx = F.max_pool2d_backward(np.ones_like(out), x, out, (kernel,) * 2, (stride,) * 2, pads)
+    out = pooling.max_pool2d_forward(x, (kernel,) * 2, (stride,) * 2, pads)
+    dx = pooling.max_pool2d_backward(np.ones_like(out), x, out, (kernel,) * 2, (stride,) * 2, pads)
     if kernel == 2:  # as torch.nn.functional.max_pool2d on the CPU
         np.testing.assert_array_equal(out[0, 0], [[1, 0], [np.nan, 0]])
         np.testing.assert_array_equal(dx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0],
@@ -149,52 +153,51 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
     b = rng.standard_normal(4)
     dout = rng.standard_normal((7, 4, 5, 5))
     args = ((2, 2), ((1, 1), (1, 1)), (1, 1))
-    whole, saved = F.conv2d_forward(x, w, b, *args)
-    assert saved[2] is not None
-    grads = F.conv2d_backward(dout, w, saved)
+    whole, saved = K.conv2d_forward(x, w, b, *args)
+    assert saved.cols is not None
+    grads = K.conv2d_backward(dout, w, saved)
     # columns of 2 output rows at most: forward and backward go chunk by chunk
-    monkeypatch.setattr(F, "MAX_COLUMN_BYTES", 2 * 27 * 7 * 6 * 8)
-    monkeypatch.setattr(F, "DCOLS_BYTES", 27 * 7 * 6 * 8)
-    chunked, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
-    assert saved[2] is None
+    monkeypatch.setattr(TUNING, "max_column_bytes", 2 * 27 * 7 * 6 * 8)
+    monkeypatch.setattr(TUNING, "dcols_bytes", 27 * 7 * 6 * 8)
+    chunked, saved = K.conv2d_forward(x, w, b, *args, workspace=K.Workspace())
+    assert saved.cols is None
     np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
-    for a, b_ in zip(F.conv2d_backward(dout, w, saved), grads):
+    for a, b_ in zip(K.conv2d_backward(dout, w, saved), grads):
         np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
-    for name, value in FORCE_LAYOUT["lines"].items():  # pieces belong to the line layout
-        monkeypatch.setattr(F, name, value)
+    monkeypatch.setattr(dispatch, "_forced", "lines")  # pieces belong to the line layout
     x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1))
-    g = F.ConvGeometry(x.shape, (3, 3), *args)
-    assert F._piece(3, g.ckk, g.line, backward=False) == 1152
-    assert F._piece(3, g.ckk, g.line, backward=True) == 1152
-    out, saved = F.conv2d_forward(x, w, b, *args)
+    g = ConvGeometry(x.shape, (3, 3), *args)
+    assert gemm.piece(3, g.ckk, g.line, backward=False) == 1152
+    assert gemm.piece(3, g.ckk, g.line, backward=True) == 1152
+    out, saved = K.conv2d_forward(x, w, b, *args)
     dout = rng.standard_normal(out.shape).astype(dtype)
-    pieces = (out, *F.conv2d_backward(dout, w, saved))
+    pieces = (out, *K.conv2d_backward(dout, w, saved))
     # the pieces go to threads; any thread count gives the same bits
     with monkeypatch.context() as m:
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
         m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
-        out, saved = F.conv2d_forward(x, w, b, *args)
-        for a, b_ in zip((out, *F.conv2d_backward(dout, w, saved)), pieces):
+        out, saved = K.conv2d_forward(x, w, b, *args)
+        for a, b_ in zip((out, *K.conv2d_backward(dout, w, saved)), pieces):
             np.testing.assert_array_equal(a, b_)
     tol = 1e-12 if dtype == np.float64 else 1e-4
     with monkeypatch.context() as m:  # in chunks of 3 output rows, pieces still divide them
-        m.setattr(F, "MAX_COLUMN_BYTES", 3 * g.ckk * g.line * x.itemsize)
-        m.setattr(F, "DCOLS_BYTES", 3 * g.ckk * g.line * x.itemsize)
-        out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
-        assert saved[2] is None
-        for a, b_ in zip((out, *F.conv2d_backward(dout, w, saved)), pieces):
+        m.setattr(TUNING, "max_column_bytes", 3 * g.ckk * g.line * x.itemsize)
+        m.setattr(TUNING, "dcols_bytes", 3 * g.ckk * g.line * x.itemsize)
+        out, saved = K.conv2d_forward(x, w, b, *args, workspace=K.Workspace())
+        assert saved.cols is None
+        for a, b_ in zip((out, *K.conv2d_backward(dout, w, saved)), pieces):
             np.testing.assert_allclose(a, b_, rtol=tol, atol=tol * np.abs(b_).max())
-    monkeypatch.setattr(F, "_piece", lambda *a, **k: None)
-    out, saved = F.conv2d_forward(x, w, b, *args)
-    whole = (out, *F.conv2d_backward(dout, w, saved))
+    monkeypatch.setattr(gemm, "piece", lambda *a, **k: None)
+    out, saved = K.conv2d_forward(x, w, b, *args)
+    whole = (out, *K.conv2d_backward(dout, w, saved))
     for a, b_ in zip(pieces, whole):
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol * np.abs(b_).max())
 
@@ -202,19 +205,19 @@ def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
 def test_vgg_sized_layer_keeps_columns_bounded():
     # 64 channels at 224x224 in a batch of 16 would need 64*9*16*224*226*4 B = 1.9 GB of
     # columns at once; the workspace never holds more than the bound (or one output row).
-    g = F.ConvGeometry((16, 64, 224, 224), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    g = ConvGeometry((16, 64, 224, 224), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     per_row = g.ckk * g.line * 4
     assert per_row * g.ho > 1.5e9
-    rows = F._rows_per_chunk(g.ho, per_row)
-    assert rows * per_row <= max(F.MAX_COLUMN_BYTES, per_row)
+    rows = rows_per_chunk(g.ho, per_row)
+    assert rows * per_row <= max(TUNING.max_column_bytes, per_row)
     # and a real (smaller) call holds only chunk-sized buffers
-    ws = F.Workspace()
+    ws = K.Workspace()
     x = np.ones((3, 64, 56, 56), np.float32)
     w = np.ones((8, 64, 3, 3), np.float32)
-    g = F.ConvGeometry(x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    F.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), ws)
+    g = ConvGeometry(x.shape, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    K.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), ws)
     cols = ws._buffers["cols"]
-    assert cols.nbytes <= max(F.MAX_COLUMN_BYTES, g.ckk * g.line * 4)
+    assert cols.nbytes <= max(TUNING.max_column_bytes, g.ckk * g.line * 4)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -224,16 +227,16 @@ def test_threaded_kernels_give_bit_identical_results(rng, monkeypatch, stride):
     w = rng.standard_normal((3, 4, 3, 2)).astype(np.float32)
     b = rng.standard_normal(3).astype(np.float32)
     args = ((stride, stride), ((1, 1), (2, 2)), (1, 2))
-    out, saved = F.conv2d_forward(x, w, b, *args)
+    out, saved = K.conv2d_forward(x, w, b, *args)
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    single = (out, *F.conv2d_backward(dout, w, saved))
+    single = (out, *K.conv2d_backward(dout, w, saved))
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
     calls = []
     real = parallel._executor
     monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
-    out, saved = F.conv2d_forward(x, w, b, *args)
-    threaded = (out, *F.conv2d_backward(dout, w, saved))
+    out, saved = K.conv2d_forward(x, w, b, *args)
+    threaded = (out, *K.conv2d_backward(dout, w, saved))
     assert calls and max(calls) == 2  # two helper threads beside the caller
     for a, b_ in zip(threaded, single):
         np.testing.assert_array_equal(a, b_)
@@ -252,15 +255,12 @@ def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
     np.testing.assert_array_equal(out, np.ones((4, 6)))
 
 
-#: Module constants that force each layout (the per-sample one needs stride 1).
-
-
 def conv_in_layout(x, w, b, args, layout: str, dout):
     """Forward and backward of one convolution, in the layout asked for."""
     with forced_layout(layout):
-        out, saved = F.conv2d_forward(x, w, b, *args, workspace=F.Workspace())
-        assert F.conv_layout(saved[0]) == layout
-        return (out, *F.conv2d_backward(dout, w, saved, has_bias=b is not None))
+        out, saved = K.conv2d_forward(x, w, b, *args, workspace=K.Workspace())
+        assert saved.layout == layout and saved.has_bias is (b is not None)
+        return (out, *K.conv2d_backward(dout, w, saved))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -278,7 +278,7 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
     w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype) if bias else None
     args = (stride, pads, dilation)
-    g = F.ConvGeometry(x.shape, (3, 2), *args)
+    g = ConvGeometry(x.shape, (3, 2), *args)
     dout = rng.standard_normal((n, 4, g.ho, g.wo)).astype(dtype)
     result = conv_in_layout(x, w, b, args, layout, dout)
     lines = conv_in_layout(x, w, b, args, "lines", dout)
@@ -288,13 +288,13 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
         assert a.dtype == dtype and a.shape == b_.shape
         np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
     if n:
-        xp = F.pad(x.astype(np.float64), pads)
+        xp = pad(x.astype(np.float64), pads)
         ref = reference.conv2d(xp, w, b if bias else np.zeros(4), stride, (0, 0), dilation)
         np.testing.assert_allclose(result[0], ref, rtol=tol, atol=tol)
     # more threads change no bit; nor do chunks of 2 samples, while chunks of 2 output
     # rows change only rounding (BLAS may sum products of other widths in another order)
     with monkeypatch.context() as m:
-        m.setattr(F, "TRANSPOSE_ROWS", 3)
+        m.setattr(TUNING, "transpose_rows", 3)
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
         m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
         threaded = conv_in_layout(x, w, b, args, layout, dout)
@@ -303,8 +303,8 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
         else:
             window = g.ckk
             per_chunk = 2 * g.ho * g.wo if layout == "per_sample" else 2 * g.wo * n
-        m.setattr(F, "MAX_COLUMN_BYTES", (window + 1) * per_chunk * x.itemsize)
-        m.setattr(F, "DCOLS_BYTES", window * per_chunk * x.itemsize)
+        m.setattr(TUNING, "max_column_bytes", (window + 1) * per_chunk * x.itemsize)
+        m.setattr(TUNING, "dcols_bytes", window * per_chunk * x.itemsize)
         chunked = conv_in_layout(x, w, b, args, layout, dout)
     for a, b_, c in zip(threaded[:3 + bias], result, chunked):
         np.testing.assert_array_equal(a, b_)
@@ -316,7 +316,7 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
 
 def test_each_shape_takes_the_layout_measured_fastest_for_it():
     def layout(shape, o, k, stride=1, pad=0):
-        return F.conv_layout(F.ConvGeometry(shape, (k, k), (stride,) * 2,
+        return K.conv_layout(ConvGeometry(shape, (k, k), (stride,) * 2,
                                             ((pad, pad),) * 2, (1, 1)))
     assert layout((128, 1, 28, 28), 6, 5, pad=2) == "per_sample"  # LeNet-5's first layer
     assert layout((64, 3, 32, 32), 32, 3, pad=1) == "per_sample"  # CIFAR's first layer

@@ -1,0 +1,100 @@
+"""The package's layout: who may import whom, no cycles, small files (readers first)."""
+
+import ast
+import pathlib
+
+import scratchcnn as sc
+
+PACKAGE = pathlib.Path(sc.__file__).parent
+
+#: For each part of the package, the parts it may import (besides itself).  Reading
+#: order and dependencies agree: the textbook needs nothing, the fast kernels only the
+#: textbook, the layers the kernels; the model, training, files and CLI sit on top.
+MAY_IMPORT = {
+    "textbook": set(),
+    "reference": set(),
+    "kernels": {"textbook"},
+    "backend": {"textbook", "kernels"},
+    "shapes": {"textbook"},
+    "init": set(),
+    "layers": {"backend", "kernels", "textbook", "init", "shapes"},
+}
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: pathlib.Path) -> set[str]:
+    """The package's modules that ``path`` imports, at the top or inside functions."""
+    here = module_name(path).split(".") if module_name(path) else []
+    package = here if path.name == "__init__.py" else here[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)]
+            prefix = base + (node.module.split(".") if node.module else [])
+            names.update(".".join(prefix + [a.name]) for a in node.names)  # may be modules
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".", 1)[1] for a in node.names
+                         if a.name.startswith("scratchcnn."))
+    return {m for m in map(resolve, names) if m and m != module_name(path)}
+
+
+def resolve(name: str) -> str | None:
+    """The module a dotted name inside the package is (or is in), else None."""
+    parts = name.split(".")
+    while parts:
+        candidate = PACKAGE.joinpath(*parts)
+        if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+GRAPH = {module_name(p): imports(p) for p in SOURCES}
+
+
+def test_the_graph_was_read():
+    assert GRAPH["layers.conv"] >= {"backend", "kernels"}
+    assert "kernels.lines" in GRAPH["kernels.dispatch"]
+
+
+def test_no_import_cycles():
+    state: dict[str, str] = {}
+
+    def visit(module, trail):
+        state[module] = "open"
+        for dep in GRAPH.get(module, ()):
+            if dep.startswith(module + "."):  # a package imports its own modules
+                continue
+            assert state.get(dep) != "open", " -> ".join(trail + [module, dep])
+            if dep not in state:
+                visit(dep, trail + [module])
+        state[module] = "done"
+    for module in GRAPH:
+        if module not in state:
+            visit(module, [])
+
+
+def test_each_part_imports_only_what_is_below_it():
+    for module, deps in GRAPH.items():
+        part = module.split(".")[0]
+        if part not in MAY_IMPORT:
+            continue
+        outside = {d for d in deps if d.split(".")[0] not in MAY_IMPORT[part] | {part}}
+        assert not outside, f"{module} imports {sorted(outside)}"
+
+
+def test_no_source_file_is_over_400_lines_and_the_textbook_is_short():
+    sizes = {module_name(p): len(p.read_text().splitlines()) for p in SOURCES}
+    assert max(sizes.values()) <= 400, max(sizes.items(), key=lambda kv: kv[1])
+    assert sizes["textbook"] <= 220
+
+
+def test_the_subpackages_are_attributes():
+    for name in ("datasets", "models", "optim", "losses", "textbook", "kernels"):
+        assert getattr(sc, name).__name__ == f"scratchcnn.{name}"
+    assert "textbook" in sc.__doc__.split("Where to start reading")[1][:200]
