@@ -72,8 +72,15 @@ def time_call(fn, repeats: int, budget_s: float = 1.5) -> list[float]:
     return samples
 
 
-def run_child(script: str, args: list[str], threads: int, timeout: float = 900) -> dict:
-    proc = subprocess.run([sys.executable, script, *args], env=pin_threads(threads),
+def run_child(script: str, args: list[str], threads: int, timeout: float = 900,
+              source: str | None = None) -> dict:
+    """One child's JSON line; with ``source``, the child imports scratchcnn from that
+    ``src`` directory (another checkout, e.g. the commit before a change)."""
+    env = pin_threads(threads)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(source),
+                                             *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, script, *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
@@ -81,14 +88,26 @@ def run_child(script: str, args: list[str], threads: int, timeout: float = 900) 
 
 
 def alternate(script: str, libraries: list[str], case_args: list[str], rounds: int,
-              threads: int) -> dict[str, list[dict]]:
-    """Run every library's child ``rounds`` times, reversing the order each round."""
+              threads: int, baseline: str | None = None) -> dict[str, list[dict]]:
+    """Run every library's child ``rounds`` times, reversing the order each round.
+
+    With ``baseline`` (a ``src`` directory), a third library ``"base"`` runs scratchcnn
+    from there, so that a change is timed side by side with the code before it.
+    """
+    libraries = [*libraries, "base"] if baseline else list(libraries)
     results: dict[str, list[dict]] = {lib: [] for lib in libraries}
     for r in range(rounds):
         order = libraries if r % 2 == 0 else libraries[::-1]
         for lib in order:
-            results[lib].append(run_child(script, ["--child", lib, *case_args], threads))
+            results[lib].append(run_child(script, ["--child", lib, *case_args], threads,
+                                          source=baseline if lib == "base" else None))
     return results
+
+
+def add_baseline_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--baseline", metavar="SRC", help="also time scratchcnn imported from "
+                    "this src directory (e.g. a worktree of the commit before a change), "
+                    "side by side, and print ours / base")
 
 
 def median_of(runs: list[dict], key: str) -> float:
@@ -108,6 +127,7 @@ def case_arguments(description: str, argv=None, repeats: int = 5) -> argparse.Na
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", help="run only cases whose name contains this text")
+    add_baseline_option(ap)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
     return ap.parse_args(argv)

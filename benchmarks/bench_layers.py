@@ -1,6 +1,7 @@
 """Time scratchcnn's Conv2d and MaxPool2d against torch.nn.functional, float32.
 
     python benchmarks/bench_layers.py [--repeats 5] [--rounds 2] [--threads 2]
+                                      [--baseline OTHER_CHECKOUT/src]
 
 Prints a Markdown table: median milliseconds for forward and for forward+backward, the
 ratio ours/torch (the target is judged on these medians), the fastest forward+backward
@@ -46,7 +47,7 @@ def child(library: str, case: str, repeats: int) -> dict:
         first = False
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
 
-    if library == "ours":
+    if library in ("ours", "base"):
         import scratchcnn as sc
         layer = sc.Conv2d(c, o, k, s, p, rng=0) if is_conv else sc.MaxPool2d(k)
         layer.needs_input_grad = not first
@@ -101,12 +102,13 @@ def main(argv=None) -> int:
           "fwd+bwd torch ms | fwd+bwd ratio | target | fwd+bwd best ours / torch ms (ratio) "
           "| peak MiB ours / torch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    failed = []
+    failed, against_base = [], []
     for case in [*CONV_CASES, *POOL_CASES]:
         if args.only and args.only not in case:
             continue
         runs = H.alternate(__file__, ["ours", "torch"], ["--case", case,
-                           "--repeats", str(args.repeats)], args.rounds, args.threads)
+                           "--repeats", str(args.repeats)], args.rounds, args.threads,
+                           args.baseline)
         f_o, f_t = H.median_of(runs["ours"], "fwd"), H.median_of(runs["torch"], "fwd")
         b_o, b_t = H.median_of(runs["ours"], "fwd_bwd"), H.median_of(runs["torch"], "fwd_bwd")
         m_o = max(r["peak_mib"] for r in runs["ours"])
@@ -121,7 +123,16 @@ def main(argv=None) -> int:
               f"{b_o / b_t:.2f} | <= {target} {'ok' if ok else 'MISSED'} | "
               f"{best_o:.2f} / {best_t:.2f} ({best_o / best_t:.2f}) | "
               f"{m_o:.0f} / {m_t:.0f} |", flush=True)
+        if args.baseline:
+            f_b, b_b = H.median_of(runs["base"], "fwd"), H.median_of(runs["base"], "fwd_bwd")
+            against_base.append(f"| {name} | {f_o:.2f} | {f_b:.2f} | {f_o / f_b:.3f} | "
+                                f"{b_o:.2f} | {b_b:.2f} | {b_o / b_b:.3f} |")
     print(f"\ntargets missed: {', '.join(failed) if failed else 'none'}")
+    if against_base:
+        print(f"\nagainst {args.baseline} (ratio = ours / base)\n")
+        print("| case | fwd ours ms | fwd base ms | ratio | fwd+bwd ours ms | fwd+bwd base ms "
+              "| ratio |\n|---|---|---|---|---|---|---|")
+        print("\n".join(against_base))
     return 0
 
 

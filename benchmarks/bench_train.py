@@ -1,6 +1,7 @@
 """One epoch of LeNet-5 training in scratchcnn and in PyTorch, side by side.
 
     python benchmarks/bench_train.py [--images 60000] [--batch-size 128] [--rounds 1]
+                                     [--baseline OTHER_CHECKOUT/src]
 
 Same network, batch size, optimiser (Adam 1e-3), float32 and 2 threads; each library in
 its own child process (see ``_harness.py``).  Prints epoch seconds, the ratio
@@ -35,7 +36,7 @@ def data(n: int):
 def child(library: str, n: int, batch_size: int) -> dict:
     import numpy as np
     x, y = data(n)
-    if library == "ours":
+    if library in ("ours", "base"):
         import scratchcnn as sc
         model = sc.models.lenet5(seed=0)
         steps = []
@@ -99,12 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    H.add_baseline_option(ap)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.images, args.batch_size)))
         return 0
     runs = H.alternate(__file__, ["ours", "torch"], ["--images", str(args.images),
-                       "--batch-size", str(args.batch_size)], args.rounds, args.threads)
+                       "--batch-size", str(args.batch_size)], args.rounds, args.threads,
+                       args.baseline)
     ours, torch_ = H.median_of(runs["ours"], "seconds"), H.median_of(runs["torch"], "seconds")
     mem_o = max(r["peak_mib"] for r in runs["ours"])
     mem_t = max(r["peak_mib"] for r in runs["torch"])
@@ -121,6 +124,11 @@ def main(argv=None) -> int:
     print(f"torch_peak_mib={mem_t:.0f} (target: ours <= torch)")
     print(f"ours_train_accuracy_after_epoch={runs['ours'][0]['accuracy']:.3f} "
           f"torch={runs['torch'][0]['accuracy']:.3f}")
+    if args.baseline:
+        base, s_b = H.median_of(runs["base"], "seconds"), H.median_of(runs["base"], "step_ms")
+        print(f"base_seconds={base:.2f} base_median_step_ms={s_b:.2f} "
+              f"base_peak_mib={max(r['peak_mib'] for r in runs['base']):.0f}")
+        print(f"ours_over_base={ours / base:.3f} step_ours_over_base={s_o / s_b:.3f}")
     return 0
 
 

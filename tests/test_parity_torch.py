@@ -114,28 +114,22 @@ def pool_input(cfg, rng):
     return x
 
 
+POOLS = {"max": (sc.MaxPool2d, TF.max_pool2d), "avg": (sc.AvgPool2d, TF.avg_pool2d)}
+
+
+@pytest.mark.parametrize("kind", sorted(POOLS))
 @pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=150)
 @given(cfg=pool_configs())
-def test_max_pool2d_matches_torch(path, cfg):
+def test_pools_match_torch(kind, path, cfg):
     rng = np.random.default_rng(cfg["seed"])
-    layer = sc.MaxPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"])
+    ours, theirs = POOLS[kind]
+    layer = ours(cfg["kernel_size"], cfg["stride"], cfg["padding"])
+    stride = cfg["stride"] or cfg["kernel_size"]
     with sc.using(path):
-        run_both(layer, pool_input(cfg, rng), lambda xt: TF.max_pool2d(
-            xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
-            [], cfg["dtype"], rng)
-
-
-@pytest.mark.parametrize("path", PATHS)
-@settings(max_examples=150)
-@given(cfg=pool_configs())
-def test_avg_pool2d_matches_torch(path, cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    layer = sc.AvgPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"])
-    with sc.using(path):
-        run_both(layer, pool_input(cfg, rng), lambda xt: TF.avg_pool2d(
-            xt, cfg["kernel_size"], cfg["stride"] or cfg["kernel_size"], cfg["padding"]),
-            [], cfg["dtype"], rng)
+        run_both(layer, pool_input(cfg, rng),
+                 lambda xt: theirs(xt, cfg["kernel_size"], stride, cfg["padding"]), [],
+                 cfg["dtype"], rng)
 
 
 def test_max_pool2d_dilation_matches_torch(rng, path):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from .textbook import output_size
+
 __all__ = [
     "pair",
     "conv_output_size",
@@ -46,7 +48,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
         if not isinstance(v, Integral) or isinstance(v, bool) or v < lo:
             raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
     span = dilation * (kernel_size - 1) + 1
-    out = (size + 2 * padding - span) // stride + 1
+    out = output_size(size + 2 * padding, kernel_size, stride, dilation)
     if out < 1:
         raise ValueError(
             f"kernel of span {span} (kernel_size={kernel_size}, dilation={dilation}) does not "
@@ -68,7 +70,7 @@ def window_output_hw(layer: str, input_shape: tuple, kernel_size, stride, pads, 
                 f"{layer}: {what} {tuple(kernel_size)} (dilation {tuple(dilation)}) spans {span} "
                 f"on the {'HW'[axis]} axis, larger than the padded input ({size} + padding "
                 f"{sum(pads[axis])} = {padded}); input shape {tuple(input_shape)}")
-        sizes.append((padded - span) // stride[axis] + 1)
+        sizes.append(output_size(padded, kernel_size[axis], stride[axis], dilation[axis]))
     return sizes[0], sizes[1]
 
 
