@@ -104,7 +104,7 @@ def use_tiny_data(monkeypatch, seed):
     x = np.random.default_rng(seed).random((80, 1, 28, 28), dtype=np.float32)
     y = np.arange(80) % 10
     tiny = datasets.DataSplits((x, y), (x[:20], y[:20]), "test", "tiny")
-    monkeypatch.setattr(cli, "_load_data", lambda name, offline: tiny)
+    monkeypatch.setattr(cli.common, "load_data", lambda name, offline: tiny)
 
 
 def ctrl_c_at_batch(monkeypatch, batch):

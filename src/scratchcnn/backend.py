@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import numpy as np
+
 from . import kernels, textbook
 
 __all__ = ["use", "using", "current", "PATHS"]
@@ -27,10 +29,12 @@ class TextbookPath:
     fuses = False
 
     def conv2d_forward(self, x, weight, bias, stride, pads, dilation, workspace):
-        return textbook.conv2d_forward(x, weight, bias, stride, pads, dilation)
+        with np.errstate(invalid="ignore"):  # NaN and inf in x: NaN, silently, as PyTorch
+            return textbook.conv2d_forward(x, weight, bias, stride, pads, dilation)
 
     def conv2d_backward(self, dout, weight, saved, need_dx, workspace):
-        return textbook.conv2d_backward(dout, weight, saved, need_dx)
+        with np.errstate(invalid="ignore"):
+            return textbook.conv2d_backward(dout, weight, saved, need_dx)
 
     def max_pool2d_forward(self, x, kernel_size, stride, pads, dilation):
         return textbook.max_pool2d_forward(x, kernel_size, stride, pads, dilation)

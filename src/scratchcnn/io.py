@@ -4,8 +4,9 @@ A model file holds the architecture as JSON and the weights.  A checkpoint holds
 training run: the model file's content, the optimiser's moments as arrays, and as JSON
 the epoch, learning rates, Generator states, history and the caller's settings.
 
-Loading never unpickles (``np.load(..., allow_pickle=False)``), so a crafted file cannot
-run code; the JSON names only layer types from :data:`LAYER_TYPES`.  Files are written
+Loading never unpickles (:mod:`.archive` reads the arrays), so a crafted file cannot run
+code; the JSON names only layer types from :data:`LAYER_TYPES`, and the stored weights
+must match the architecture in shape, be floats and be finite before any layer is built.  Files are written
 to a temporary name and moved into place, so a crash never leaves half a file.
 :func:`scratchcnn.load` and :func:`scratchcnn.load_checkpoint` (in :mod:`scratchcnn.model`)
 build the model from what :func:`read_model` and :func:`read_checkpoint` give.
@@ -14,17 +15,18 @@ build the model from what :func:`read_model` and :func:`read_checkpoint` give.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 
 from . import layers as L
+from .archive import ArchiveError, read_npz
 from .files import usual_mode
 
 __all__ = ["save", "save_checkpoint", "read_model", "read_checkpoint", "atomic_write",
-           "LAYER_TYPES"]
+           "ModelFileError", "LAYER_TYPES"]
 
 FORMAT = "scratchcnn-model"
 CHECKPOINT_FORMAT = "scratchcnn-checkpoint"
@@ -100,71 +102,139 @@ def save_checkpoint(trainer, path, settings: dict | None = None) -> str:
     return path
 
 
+class ModelFileError(ArchiveError):
+    """A file that is not a usable scratchcnn model or checkpoint; the message names it."""
+
+
 def _fail(path, why, what: str = "model"):
-    raise ValueError(f"{path}: not a scratchcnn {what} file ({why})")
+    raise ModelFileError(f"{path}: not a scratchcnn {what} file ({why})")
 
 
 def _read(path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, never unpickling; ValueError naming the file."""
+    """All arrays of an ``.npz`` file (checked, never unpickled: :mod:`.archive`)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
+        arrays = read_npz(path, what)
+    except ModelFileError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        # ValueError includes numpy's refusal of pickled arrays
-        _fail(path, f"{type(err).__name__}: {err}", what)
+    except ArchiveError as err:
+        raise ModelFileError(str(err)) from None
     if _ARCH_KEY not in arrays:
         _fail(path, f"no {_ARCH_KEY} entry", what)
     return arrays
 
 
-def _json(path, array: np.ndarray, what: str):
+def _json(path, array: np.ndarray, what: str, key: str):
+    if array.dtype != np.uint8 or array.ndim != 1:
+        _fail(path, f"{key} is not JSON text", what)
     try:
-        return json.loads(bytes(array).decode("utf-8"))
-    except ValueError as err:  # JSON and UTF-8 errors
-        _fail(path, f"{type(err).__name__}: {err}", what)
+        return json.loads(array.tobytes().decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors, absurd nesting
+        _fail(path, f"{key}: {type(err).__name__}: {err}", what)
 
 
 def _check_format(path, header, tag: str, what: str) -> None:
     if not isinstance(header, dict) or header.get("format") != tag:
         _fail(path, "missing format tag", what)
-    if header.get("version", 0) > VERSION:
-        _fail(path, f"format version {header['version']} is newer than this scratchcnn "
-                    f"reads ({VERSION})", what)
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version:
+        _fail(path, f"bad format version {version!r}", what)
+    if version > VERSION:
+        _fail(path, f"format version {version} is newer than this scratchcnn reads "
+                    f"({VERSION})", what)
+
+
+def _number_or_list(value) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in items) and len(items) > 0
 
 
 class ModelFile:
     """What a model or checkpoint file holds, checked: the ``layers`` its architecture
-    names (built, not yet holding the weights), ``input_mean``/``input_std``, ``dtype``,
-    ``meta``, the model's ``state`` arrays, and for a checkpoint ``trainer_state`` (less
-    the model's arrays) and ``settings``.  ``fail(why)`` raises the file's own error."""
+    names (built only after their weights' stored shapes matched), ``input_mean`` /
+    ``input_std``, ``dtype``, ``meta``, the model's ``state`` arrays, and for a checkpoint
+    ``trainer_state`` (less the model's arrays) and ``settings``.  ``fail(why)`` raises
+    the file's own :class:`ModelFileError`."""
+
+    KEYS = {"format", "version", "dtype", "layers", "input_mean", "input_std", "meta"}
 
     def __init__(self, path, what, arch, state, trainer_state=None, settings=None):
         self.path, self.what, self.state = path, what, state
         self.trainer_state, self.settings = trainer_state, settings or {}
         _check_format(path, arch, FORMAT, what)
-        self.layers = []
-        for i, spec in enumerate(arch.get("layers", [])):
-            cls = LAYER_TYPES.get(spec.get("type"))
-            if cls is None:
-                self.fail(f"layer {i} has unknown type {spec.get('type')!r}")
-            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
-            self.layers.append(cls(**cfg))
-        self.input_mean, self.input_std = arch.get("input_mean"), arch.get("input_std")
+        extra = set(arch) - self.KEYS
+        if extra:
+            self.fail(f"unknown architecture keys {sorted(extra)}")
+        if arch.get("dtype", "float32") not in ("float16", "float32", "float64"):
+            self.fail(f"dtype {arch.get('dtype')!r} is not a float type")
         self.dtype = np.dtype(arch.get("dtype", "float32"))
+        self.input_mean, self.input_std = arch.get("input_mean"), arch.get("input_std")
+        for key in ("input_mean", "input_std"):
+            value = arch.get(key)
+            if value is not None and not _number_or_list(value):
+                self.fail(f"{key} must be a finite number or list of numbers, got {value!r}")
+        if self.input_std is not None and min(np.ravel(self.input_std)) <= 0:
+            self.fail(f"input_std must be positive, got {self.input_std!r}")
         self.meta = arch.get("meta", {})
+        if not isinstance(self.meta, dict):
+            self.fail("meta is not a JSON object")
+        specs = arch.get("layers")
+        if not isinstance(specs, list) or not specs:
+            self.fail("the architecture lists no layers")
+        configs = [self._config(i, spec) for i, spec in enumerate(specs)]
+        self._check_state(specs, configs)
+        self.layers = []
+        for i, (spec, cfg) in enumerate(zip(specs, configs)):
+            try:
+                self.layers.append(LAYER_TYPES[spec["type"]](**cfg))
+            except (TypeError, ValueError) as err:
+                self.fail(f"layer {i} ({spec['type']}): {err}")
+
+    def _config(self, i: int, spec) -> dict:
+        """Layer i's constructor arguments, JSON lists as tuples; checked for shape only."""
+        if not isinstance(spec, dict) or set(spec) != {"type", "config"}:
+            self.fail(f"layer {i} is not {{'type': ..., 'config': {{...}}}}")
+        if spec["type"] not in LAYER_TYPES:
+            self.fail(f"layer {i} has unknown type {spec['type']!r}")
+        if not isinstance(spec["config"], dict):
+            self.fail(f"layer {i} ({spec['type']}): config is not a JSON object")
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
+
+    def _check_state(self, specs, configs) -> None:
+        """The stored arrays are exactly those the layers hold, in shape, float, finite:
+        checked before any layer is built, so the architecture decides no allocation."""
+        expected = {}
+        for i, (spec, cfg) in enumerate(zip(specs, configs)):
+            try:
+                shapes = LAYER_TYPES[spec["type"]].state_shapes(cfg)
+            except (KeyError, TypeError, ValueError) as err:
+                self.fail(f"layer {i} ({spec['type']}): bad config {cfg} "
+                          f"({type(err).__name__}: {err})")
+            expected.update({f"{i}.{k}": shape for k, shape in shapes.items()})
+        missing, extra = sorted(set(expected) - set(self.state)), \
+            sorted(set(self.state) - set(expected))
+        if missing or extra:
+            self.fail(f"weights missing: {missing}, unexpected: {extra}")
+        for key, shape in expected.items():
+            value = self.state[key]
+            if value.shape != tuple(shape):
+                self.fail(f"{key} has shape {value.shape}, the architecture needs "
+                          f"{tuple(shape)}")
+            if value.dtype.kind != "f":
+                self.fail(f"{key} is {value.dtype}, not a float array")
+            if not np.isfinite(value).all():
+                self.fail(f"{key} holds NaN or inf")
 
     def fail(self, why):
         _fail(self.path, why, self.what)
 
 
 def read_model(path) -> ModelFile:
-    """The content of a file written by :func:`save`; ValueError naming the file if it is
-    not one."""
+    """The content of a file written by :func:`save`; :class:`ModelFileError` naming the
+    file if it is not one."""
     path = os.fspath(path)
     arrays = _read(path, "model")
-    arch = _json(path, arrays.pop(_ARCH_KEY), "model")
+    arch = _json(path, arrays.pop(_ARCH_KEY), "model", _ARCH_KEY)
     if _RUN_KEY in arrays:
         _fail(path, "this is a training checkpoint; scratchcnn.load_checkpoint reads it",
               "model")
@@ -172,15 +242,19 @@ def read_model(path) -> ModelFile:
 
 
 def read_checkpoint(path) -> ModelFile:
-    """The content of a file written by :func:`save_checkpoint`."""
+    """The content of a file written by :func:`save_checkpoint`, its run state checked
+    for form here and against the model by ``Trainer.load_state_dict``."""
     path = os.fspath(path)
     what = "checkpoint"
     arrays = _read(path, what)
-    arch = _json(path, arrays.pop(_ARCH_KEY), what)
+    arch = _json(path, arrays.pop(_ARCH_KEY), what, _ARCH_KEY)
     if _RUN_KEY not in arrays:
         _fail(path, f"no {_RUN_KEY} entry (a model file, not a checkpoint?)", what)
-    run = _json(path, arrays.pop(_RUN_KEY), what)
+    run = _json(path, arrays.pop(_RUN_KEY), what, _RUN_KEY)
     _check_format(path, run, CHECKPOINT_FORMAT, what)
+    for key, kind in (("trainer", dict), ("optimizer", dict), ("settings", dict)):
+        if not isinstance(run.get(key), kind):
+            _fail(path, f"the run state has no {key!r} object", what)
     model_state, slots = {}, {}
     for key, value in arrays.items():
         kind, _, rest = key.partition("/")
@@ -191,9 +265,5 @@ def read_checkpoint(path) -> ModelFile:
             slots.setdefault(name, {})[slot] = value
         else:
             _fail(path, f"unexpected entry {key!r}", what)
-    try:
-        state = dict(run["trainer"], model=model_state,
-                     optimizer=dict(run["optimizer"], state=slots))
-    except (KeyError, TypeError) as err:
-        _fail(path, f"incomplete run state ({err})", what)
-    return ModelFile(path, what, arch, model_state, state, run.get("settings", {}))
+    state = dict(run["trainer"], model=model_state, optimizer=dict(run["optimizer"], state=slots))
+    return ModelFile(path, what, arch, model_state, state, run["settings"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import io
+from . import checks, io
 from .layers.base import Layer
 from .losses import CrossEntropyLoss, softmax
 from .shapes import layer_macs
@@ -166,6 +166,17 @@ class Sequential:
     def __getitem__(self, i):
         return self.layers[i]
 
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The output's shape for an input of ``input_shape`` (batched or one sample's)."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = tuple(layer.output_shape(shape))
+        return shape
+
+    def outputs(self, x: np.ndarray) -> int:
+        """How many outputs (classes) the model gives per sample of the batch ``x``."""
+        return int(np.prod(self.output_shape((1, *x.shape[1:]))[1:]))
+
     def summary(self, input_shape: tuple) -> str:
         """A table of each layer's output shape, parameters and multiply-accumulates.
 
@@ -178,7 +189,8 @@ class Sequential:
             out = tuple(layer.output_shape((1, *shape)))[1:]
             p = sum(v.size for v in layer.params.values())
             m = layer_macs(layer, shape, out)
-            rows.append((f"{i}: {layer!r}", str(out), f"{p:,}", f"{m:,}"))
+            index = f"{i:>{len(str(len(self.layers) - 1))}}"  # columns stay put past 9
+            rows.append((f"{index}: {layer!r}", str(out), f"{p:,}", f"{m:,}"))
             total_p, total_m, shape = total_p + p, total_m + m, out
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         line = "-" * (sum(widths) + 6)
@@ -191,8 +203,14 @@ class Sequential:
     # ------------------------------------------------------------------ Keras-style use
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, optimizer=None,
             loss="cross_entropy", validation_data=None, shuffle: bool = True, seed=None,
-            scheduler=None, verbose: int = 1, on_epoch_end=None):
+            scheduler=None, verbose: int = 1, on_epoch_end=None, clip_grad_norm=None):
         """Train on x (N, ...) and y (N,) labels (or targets); returns a History.
+
+        x and y are checked before any step (:mod:`scratchcnn.checks`).  A loss or
+        gradient that is not finite, or a loss 10,000 times the first, stops training
+        with :class:`~scratchcnn.guard.TrainingDiverged` naming the epoch, the batch and
+        the layer.  ``clip_grad_norm``: scale the gradients so that their global L2 norm
+        is at most this, as ``torch.nn.utils.clip_grad_norm_``.
 
         ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
         ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch (or per batch:
@@ -205,10 +223,12 @@ class Sequential:
         if self.trainer is None or optimizer is not None or scheduler is not None:
             self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
         return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
-                                on_epoch_end)
+                                on_epoch_end, clip_grad_norm)
 
     def _batches(self, x, batch_size):
-        x = np.asarray(x)
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         was_training = self.training
         self.eval()
         try:
@@ -219,26 +239,27 @@ class Sequential:
 
     def predict_proba(self, x, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, classes), computed in batches in evaluation mode."""
-        return np.concatenate([softmax(out) for _, out in self._batches(x, batch_size)]) \
-            if len(x) else np.zeros((0, 0))
+        x = checks.images(x, self)
+        return np.concatenate([softmax(out) for _, out in self._batches(x, batch_size)])
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """Class indices (N,), int64."""
+        x = checks.images(x, self)
         return np.concatenate([out.argmax(axis=1) for _, out in self._batches(x, batch_size)]
                               ).astype(np.int64)
 
     def evaluate(self, x, y, batch_size: int = 256, loss=None) -> dict:
         """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode."""
         loss = loss or CrossEntropyLoss()
-        y = np.asarray(y)
+        x = checks.images(x, self)
+        y = checks.targets(y, len(x), self.outputs(x), loss)
         total, correct = 0.0, 0
         for start, out in self._batches(x, batch_size):
             yb = y[start:start + len(out)]
             total += loss.forward(out, yb) * len(out)
             if yb.ndim == 1:
                 correct += int(np.sum(out.argmax(axis=1) == yb))
-        n = max(len(y), 1)
-        return {"loss": total / n, "accuracy": correct / n}
+        return {"loss": total / len(y), "accuracy": correct / len(y)}
 
     def save(self, path) -> str:
         """Write the model to one ``.npz`` file (:func:`scratchcnn.io.save`); the path."""

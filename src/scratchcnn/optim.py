@@ -18,6 +18,8 @@ __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSprop", "Adam", "AdamW", "StepLR",
 
 class Optimizer:
     defaults: dict = {}
+    #: The names of the moments kept per parameter.
+    slots: frozenset = frozenset()
 
     def __init__(self, lr: float, **hyper):
         if lr <= 0:
@@ -64,20 +66,79 @@ class Optimizer:
         return {"lr": self.lr, "steps": self.steps, "hyper": dict(self.hyper),
                 "state": {k: {s: v.copy() for s, v in d.items()} for k, d in self.state.items()}}
 
-    def load_state_dict(self, sd: dict) -> None:
-        self.lr, self.steps = float(sd["lr"]), int(sd["steps"])
-        self.hyper.update(sd.get("hyper", {}))
-        self.state = {k: {s: np.array(v) for s, v in d.items()} for k, d in sd["state"].items()}
+    def load_state_dict(self, sd: dict, params: dict | None = None) -> None:
+        """Restore :meth:`state_dict`'s output; with ``params`` (name -> array) each moment
+        must match its parameter's shape.  ValueError saying what is wrong, before any
+        of this optimiser's state changes."""
+        name = type(self).__name__
+        if not isinstance(sd, dict) or not {"lr", "steps", "state"} <= set(sd):
+            raise ValueError(f"{name}.load_state_dict: expected lr, steps and state, got "
+                             f"{sorted(sd) if isinstance(sd, dict) else type(sd).__name__}")
+        lr, steps, hyper = sd["lr"], sd["steps"], sd.get("hyper", {})
+        if not _finite_number(lr) or lr <= 0:
+            raise ValueError(f"{name}.load_state_dict: lr must be a positive number, got {lr!r}")
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(f"{name}.load_state_dict: steps must be an int >= 0, got {steps!r}")
+        if not isinstance(hyper, dict) or set(hyper) - set(self.defaults):
+            raise ValueError(f"{name}.load_state_dict: hyper-parameters {hyper!r} are not "
+                             f"{name}'s ({sorted(self.defaults)})")
+        for key, value in hyper.items():
+            _check_hyper(name, key, value)
+        state = sd["state"]
+        if not isinstance(state, dict):
+            raise ValueError(f"{name}.load_state_dict: state is not a dict")
+        for pname, slots in state.items():
+            if params is not None and pname not in params:
+                raise ValueError(f"{name}.load_state_dict: moments for {pname!r}, which the "
+                                 f"model does not have")
+            for slot, value in (slots.items() if isinstance(slots, dict) else [(None, None)]):
+                if slot not in self.slots:
+                    raise ValueError(f"{name}.load_state_dict: {pname!r} has slot {slot!r}; "
+                                     f"{name} keeps {sorted(self.slots)}")
+                value = np.asarray(value)
+                want = () if slot == "step" else (None if params is None else
+                                                  params[pname].shape)
+                if value.dtype.kind not in "iuf" or (want is not None and value.shape != want):
+                    raise ValueError(f"{name}.load_state_dict: {pname}/{slot} is {value.dtype} "
+                                     f"{value.shape}, expected {want}")
+                if not np.isfinite(value).all():
+                    raise ValueError(f"{name}.load_state_dict: {pname}/{slot} holds NaN or inf")
+        self.lr, self.steps = float(lr), int(steps)
+        self.hyper.update({k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
+        self.state = {k: {s: np.array(v) for s, v in d.items()} for k, d in state.items()}
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
         return f"{type(self).__name__}(lr={self.lr}{', ' + opts if opts else ''})"
 
 
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_hyper(optimizer: str, key: str, value) -> None:
+    """A saved hyper-parameter has the type and range its optimiser needs."""
+    if key in ("nesterov", "centered"):
+        ok = isinstance(value, bool)
+    elif key == "betas":
+        ok = isinstance(value, (list, tuple)) and len(value) == 2 and \
+            all(_finite_number(b) and 0 <= b < 1 for b in value)
+    elif key in ("eps",):
+        ok = _finite_number(value) and value > 0
+    elif key in ("alpha", "dampening"):
+        ok = _finite_number(value) and 0 <= value <= 1
+    else:  # momentum, weight_decay, initial_accumulator_value
+        ok = _finite_number(value) and value >= 0
+    if not ok:
+        raise ValueError(f"{optimizer}.load_state_dict: {key}={value!r} is out of range")
+
+
 class SGD(Optimizer):
     """p -= lr * g, with optional momentum (and Nesterov) and L2 weight decay."""
 
     defaults = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}
+    slots = frozenset({"momentum_buffer"})
 
     def _update(self, p, g, state):
         g = self._decayed(p, g)
@@ -98,6 +159,7 @@ class AdaGrad(Optimizer):
     """p -= lr * g / (sqrt(sum of g^2) + eps)."""
 
     defaults = {"eps": 1e-10, "weight_decay": 0.0, "initial_accumulator_value": 0.0}
+    slots = frozenset({"sum"})
 
     def _update(self, p, g, state):
         g = self._decayed(p, g)
@@ -111,6 +173,7 @@ class RMSprop(Optimizer):
 
     defaults = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
                 "centered": False}
+    slots = frozenset({"square_avg", "grad_avg", "momentum_buffer"})
 
     def _update(self, p, g, state):
         g = self._decayed(p, g)
@@ -138,6 +201,7 @@ class Adam(Optimizer):
     """Adam (Kingma and Ba) with bias correction; weight_decay is L2 added to g."""
 
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    slots = frozenset({"exp_avg", "exp_avg_sq", "step"})
 
     def _update(self, p, g, state):
         g = self._decayed(p, g)

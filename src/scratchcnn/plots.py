@@ -46,16 +46,34 @@ def confusion_matrix(y_true, y_pred, k: int) -> np.ndarray:
     return cm
 
 
-def plot_confusion(cm: np.ndarray, path: str) -> bool:
-    """The confusion matrix (rows: true class, columns: predicted) as a PNG."""
+def plot_confusion(cm: np.ndarray, path: str, names=None, title: str = "Confusion matrix"
+                   ) -> bool:
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG: every class
+    labelled (by ``names`` when given), each cell's count written in it."""
     plt = _pyplot()
     if plt is None:
         return False
-    fig, ax = plt.subplots(figsize=(6, 5))
+    k = len(cm)
+    labels = [str(n) for n in names][:k] if names else []
+    labels += [str(i) for i in range(len(labels), k)]
+    size = max(5.0, 0.5 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(cm, cmap="Blues")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.colorbar(im)
+    ax.set_xticks(range(k), labels, rotation=45 if max(map(len, labels)) > 2 else 0,
+                  ha="right" if max(map(len, labels)) > 2 else "center")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    total = int(cm.sum())
+    accuracy = np.trace(cm) / total if total else float("nan")
+    ax.set_title(f"{title} ({total:,} images, accuracy {accuracy:.2%})")
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if cm[i, j] > threshold else "black")
+    fig.colorbar(im, ax=ax, label="images")
+    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True

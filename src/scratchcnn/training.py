@@ -13,11 +13,16 @@ import time
 
 import numpy as np
 
+from . import checks
+from .guard import DivergenceGuard
 from .losses import LOSSES
 from .optim import OPTIMIZERS, Adam
 from .progress import ProgressBar
 
 log = logging.getLogger("scratchcnn")
+
+#: The most epochs a run may have (a checkpoint claiming more is refused).
+MAX_EPOCHS = 100_000
 
 
 class History:
@@ -58,6 +63,7 @@ class Trainer:
         self.rng = np.random.default_rng(seed)
         self.epoch = 0
         self.history = History()
+        self._guard = DivergenceGuard()
 
     def state_dict(self) -> dict:
         """The whole state of the run: a resumed Trainer continues it bit for bit.
@@ -78,31 +84,71 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (into this Trainer's model and optimiser)."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.base_lr = int(state["epoch"]), float(state["base_lr"])
-        self.rng.bit_generator.state = state["rng"]
-        for i, rng_state in state["layer_rngs"].items():
-            layer = self.model.layers[int(i)]
+        """Restore what :meth:`state_dict` returned (into this Trainer's model and
+        optimiser).  A state that does not fit them gives a ValueError saying what, and
+        changes nothing but what had already been restored."""
+        if not isinstance(state, dict):
+            raise ValueError(f"Trainer.load_state_dict: expected a dict, got {type(state).__name__}")
+        missing = {"epoch", "base_lr", "model", "optimizer", "rng", "layer_rngs", "history"} \
+            - set(state)
+        if missing:
+            raise ValueError(f"Trainer.load_state_dict: the state lacks {sorted(missing)}")
+        epoch, base_lr, history = state["epoch"], state["base_lr"], state["history"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
+            raise ValueError(f"Trainer.load_state_dict: epoch must be an int in [0, "
+                             f"{MAX_EPOCHS}], got {epoch!r}")
+        if not isinstance(base_lr, (int, float)) or not 0 < base_lr < float("inf"):
+            raise ValueError(f"Trainer.load_state_dict: base_lr must be positive, got {base_lr!r}")
+        if not isinstance(history, dict) or not all(
+                isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+                for v in history.values()):
+            raise ValueError("Trainer.load_state_dict: history must map names to lists of "
+                             "numbers")
+        layer_rngs = state["layer_rngs"]
+        if not isinstance(layer_rngs, dict):
+            raise ValueError("Trainer.load_state_dict: layer_rngs is not a dict")
+        for i in layer_rngs:
+            layer = self.model.layers[int(i)] if str(i).isdigit() and \
+                int(i) < len(self.model.layers) else None
             if not isinstance(getattr(layer, "rng", None), np.random.Generator):
-                raise ValueError(f"Trainer.load_state_dict: layer {i} ({layer.name}) has no "
-                                 "random generator to restore")
-            layer.rng.bit_generator.state = rng_state
-        self.history = History({k: list(v) for k, v in state["history"].items()})
+                raise ValueError(f"Trainer.load_state_dict: layer {i} has no random generator "
+                                 "to restore")
+        params = {name: p for name, p, _ in self.model.named_parameters()}
+        self.optimizer.load_state_dict(state["optimizer"], params)
+        self.model.load_state_dict(state["model"])
+        try:
+            self.rng.bit_generator.state = state["rng"]
+            for i, rng_state in layer_rngs.items():
+                self.model.layers[int(i)].rng.bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"Trainer.load_state_dict: a random generator's state is not "
+                             f"valid ({type(err).__name__}: {err})") from None
+        self.epoch, self.base_lr = epoch, float(base_lr)
+        self.history = History({k: list(v) for k, v in history.items()})
 
     def run(self, x, y, epochs: int, batch_size: int, validation_data=None,
-            shuffle: bool = True, verbose: int = 1, on_epoch_end=None) -> History:
-        x, y = np.asarray(x), np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(f"fit: {len(x)} inputs but {len(y)} targets")
-        if batch_size < 1 or epochs < 0:
-            raise ValueError(f"fit: batch_size must be >= 1 and epochs >= 0, got "
-                             f"{batch_size}, {epochs}")
+            shuffle: bool = True, verbose: int = 1, on_epoch_end=None,
+            clip_grad_norm: float | None = None) -> History:
         model = self.model
+        _check_count("epochs", epochs, 0)
+        _check_count("batch_size", batch_size, 1)
+        if clip_grad_norm is not None and not (isinstance(clip_grad_norm, (int, float))
+                                               and 0 < clip_grad_norm < float("inf")):
+            raise ValueError(f"fit: clip_grad_norm must be a positive number, got "
+                             f"{clip_grad_norm!r}")
+        x = checks.images(x, model)
+        y = checks.targets(y, len(x), model.outputs(x), self.loss)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+            xv = checks.images(validation_data[0], model, "validation_data[0]")
+            validation_data = (xv, checks.targets(validation_data[1], len(xv),
+                                                  model.outputs(xv), self.loss,
+                                                  "validation_data[1]"))
         model.layers[0].needs_input_grad = False  # nothing consumes dL/d(input)
         n = len(x)
-        batches = -(-n // batch_size)
+        bounds = batch_bounds(n, batch_size)
+        batches = len(bounds) - 1
         final = self.epoch + epochs
         while self.epoch < final:
             if self.scheduler is not None:
@@ -116,20 +162,18 @@ class Trainer:
                 if getattr(self.scheduler, "per_batch", False):
                     self.optimizer.lr = self.scheduler.lr_at(self.epoch + b / batches,
                                                              self.base_lr)
-                idx = order[b * batch_size:(b + 1) * batch_size]
+                idx = order[bounds[b]:bounds[b + 1]]
                 xb, yb = x[idx], y[idx]
                 out = model.forward(xb)
                 batch_loss = self.loss.forward(out, yb)
-                if not np.isfinite(batch_loss):
-                    raise FloatingPointError(f"fit: the loss became {batch_loss} in epoch "
-                                             f"{self.epoch + 1}, batch {b + 1}; lower the "
-                                             f"learning rate ({self.optimizer.lr})")
+                self._guard.loss(batch_loss, self.epoch, b)
                 model.backward(self.loss.backward())
+                self._guard.gradients(model, self.epoch, b, clip_grad_norm)
                 self.optimizer.step(model)
                 total_loss += batch_loss * len(idx)
                 if yb.ndim == 1 and out.ndim == 2:
                     correct += int(np.sum(out.argmax(axis=1) == yb))
-                seen = min(n, (b + 1) * batch_size)
+                seen = bounds[b + 1]
                 bar.update(b + 1, seen, loss=total_loss / seen, acc=correct / seen)
             metrics = {"loss": total_loss / n, "accuracy": correct / n}
             if validation_data is not None:
@@ -146,3 +190,17 @@ class Trainer:
             if on_epoch_end is not None:
                 on_epoch_end(self)
         return self.history
+
+
+def _check_count(name: str, value, least: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+        raise ValueError(f"fit: {name} must be an int >= {least}, got {value!r}")
+
+
+def batch_bounds(n: int, batch_size: int) -> list[int]:
+    """Start of each batch and the end: batches of ``batch_size``, except that a lone last
+    sample joins the batch before it (batch norm cannot train on one sample)."""
+    bounds = list(range(0, n, batch_size)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return bounds

@@ -104,11 +104,27 @@ def _find(directory: str, stem: str) -> str | None:
     return None
 
 
+#: Classes a data set may have: a label file claiming more is refused, not allocated for.
+MAX_CLASSES = 1000
+
+
 def _images(array: np.ndarray, path: str) -> np.ndarray:
-    if array.ndim != 3:
+    """(N, 1, H, W) float32 pixels in [0, 1]: 8-bit files are divided by 255, float files
+    must already hold values in [0, 1]."""
+    if array.ndim != 3 or not all(array.shape[1:]):
         raise IDXError(f"{path}: expected images (N, H, W), got shape {array.shape}")
-    x = array.astype(np.float32)
-    x *= 1.0 / 255.0
+    if array.dtype == np.uint8:
+        x = array.astype(np.float32)
+        x *= 1.0 / 255.0
+    elif array.dtype.kind == "f":
+        x = array.astype(np.float32)
+        if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+            raise IDXError(f"{path}: float pixels must be finite and in [0, 1], got values "
+                           f"in [{np.nanmin(x)}, {np.nanmax(x)}]"
+                           + ("" if np.isfinite(x).all() else " and NaN or inf"))
+    else:
+        raise IDXError(f"{path}: images must be 8-bit (0-255) or float pixels in [0, 1], got "
+                       f"{array.dtype}")
     return x[:, None]
 
 
@@ -116,19 +132,48 @@ def _labels(array: np.ndarray, path: str, n: int) -> np.ndarray:
     if array.ndim != 1 or len(array) != n:
         raise IDXError(f"{path}: expected {n} labels to match the images, got shape "
                        f"{array.shape}")
+    if array.dtype.kind not in "iu":
+        raise IDXError(f"{path}: labels must be integers, got {array.dtype}")
+    if n and (array.min() < 0 or array.max() >= MAX_CLASSES):
+        raise IDXError(f"{path}: labels must be class numbers 0..{MAX_CLASSES - 1}, got "
+                       f"values in [{array.min()}, {array.max()}]")
     return array.astype(np.int64)
 
 
+def _check_splits(directory: str, train: tuple, test: tuple, classes: tuple) -> None:
+    """Both splits non-empty, images of one size, labels 0..K-1 (most of them seen)."""
+    (x, y), (xt, yt) = train, test
+    if not len(x) or not len(xt):
+        raise IDXError(f"{directory}: the {'training' if not len(x) else 'test'} split holds "
+                       f"no images")
+    if x.shape[1:] != xt.shape[1:]:
+        raise IDXError(f"{directory}: test images are {xt.shape[2]}x{xt.shape[3]} but training "
+                       f"images {x.shape[2]}x{x.shape[3]}")
+    largest = int(max(y.max(), yt.max()))
+    if classes and largest >= len(classes):
+        raise IDXError(f"{directory}: label {largest} is out of range for its {len(classes)} "
+                       f"classes")
+    seen = np.unique(np.concatenate([y, yt]))
+    if not classes and largest + 1 > 2 * len(seen):  # e.g. 0..9 and one 255: 256 classes?
+        missing = np.setdiff1d(np.arange(largest + 1), seen)
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        raise IDXError(f"{directory}: labels must be class numbers 0..K-1, but the largest is "
+                       f"{largest} while only {len(seen)} values occur; {len(missing)} classes "
+                       f"below it never appear ({shown})")
+
+
 def load_directory(directory: str, name: str | None = None, classes: tuple = ()) -> DataSplits:
-    """The four MNIST-style IDX files (raw or .gz) in ``directory``."""
+    """The four MNIST-style IDX files (raw or .gz) in ``directory``; IDXError naming the
+    file for anything that is not a usable data set."""
     paths = [_find(directory, stem) for stem in FILES]
     missing = [stem for stem, p in zip(FILES, paths) if p is None]
     if missing:
         raise FileNotFoundError(f"{directory}: missing {', '.join(missing)} (.gz or raw)")
     xtr, ytr, xte, yte = (read_idx(p) for p in paths)
     xtr, xte = _images(xtr, paths[0]), _images(xte, paths[2])
-    return DataSplits((xtr, _labels(ytr, paths[1], len(xtr))),
-                      (xte, _labels(yte, paths[3], len(xte))), directory,
+    train, test = (xtr, _labels(ytr, paths[1], len(xtr))), (xte, _labels(yte, paths[3], len(xte)))
+    _check_splits(directory, train, test, classes)
+    return DataSplits(train, test, directory,
                       name or os.path.basename(os.path.normpath(directory)), classes)
 
 

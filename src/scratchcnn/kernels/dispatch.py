@@ -84,7 +84,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     layout = conv_layout(g)
     if layout == "banded" and not np.isfinite(x).all():
         layout = conv_layout(g, finite=False)
-    return LAYOUTS[layout].forward(x, weight, bias, g, ws)
+    with np.errstate(invalid="ignore"):  # NaN and inf in x give NaN, silently, as in PyTorch
+        return LAYOUTS[layout].forward(x, weight, bias, g, ws)
 
 
 def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved: Saved, need_dx: bool = True,
@@ -93,7 +94,8 @@ def conv2d_backward(dout: np.ndarray, weight: np.ndarray, saved: Saved, need_dx:
     dweight (O, C, kh, kw), dbias (O,) or None)``; of the pool's output after a joint
     forward (:func:`conv_pool_forward`)."""
     ws = workspace if workspace is not None else Workspace()
-    return _BACKWARD[saved.layout](dout, weight, saved, need_dx, ws)
+    with np.errstate(invalid="ignore"):
+        return _BACKWARD[saved.layout](dout, weight, saved, need_dx, ws)
 
 
 def joint_layout(x_shape: tuple, kernel_size: Pair, stride: Pair, pads: Pads,

@@ -183,6 +183,12 @@ class Layer:
         """Constructor arguments that rebuild this layer (saved as JSON with a model)."""
         return {}
 
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+        """Shapes of the params and buffers of a layer built from ``config``, without
+        building it (a saved file's arrays are checked against them first)."""
+        return {}
+
     def extra_repr(self) -> str:
         return ""
 

@@ -131,6 +131,13 @@ class Conv2d(Layer):
             self.grads["bias"] = db
         return dx
 
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+        o = int(config["out_channels"])
+        shapes = {"weight": (o, int(config["in_channels"]),
+                             *pair(config["kernel_size"], "Conv2d kernel_size", minimum=1))}
+        return {**shapes, "bias": (o,)} if config.get("bias", True) else shapes
+
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride,

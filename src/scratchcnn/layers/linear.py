@@ -53,6 +53,12 @@ class Linear(Layer):
             return None
         return (d2 @ self.params["weight"]).reshape(self._x.shape)
 
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+        o = int(config["out_features"])
+        shapes = {"weight": (o, int(config["in_features"]))}
+        return {**shapes, "bias": (o,)} if config.get("bias", True) else shapes
+
     def config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": "bias" in self.params}

@@ -97,6 +97,11 @@ class _BatchNorm(Layer):
         self.grads["weight"], self.grads["bias"] = dweight, dbias
         return dx.reshape(dout.shape)
 
+    @classmethod
+    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+        shape = (int(config["num_features"]),)
+        return {k: shape for k in ("weight", "bias", "running_mean", "running_var")}
+
     def config(self) -> dict:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
 

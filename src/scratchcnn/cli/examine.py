@@ -1,0 +1,104 @@
+"""The commands that look at a model: evaluate, predict, summary, shape."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..plots import confusion_matrix, plot_confusion
+from . import common
+
+__all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "image_to_input"]
+
+
+def cmd_evaluate(args) -> int:
+    model = common.load_model(args.model)
+    data = common.load_data(args.dataset or model.meta.get("dataset", "mnist").replace(
+        "mnist-sample", "mnist"), args.offline)
+    x, y = data.test
+    pred = model.predict(x)
+    k = int(max(pred.max(), y.max())) + 1
+    cm = confusion_matrix(y, pred, k)
+    names = model.meta.get("classes") or [str(i) for i in range(k)]
+    print(f"data={data.name} source={data.source} images={len(y)}")
+    print(f"accuracy={np.mean(pred == y):.4f}")
+    for i in range(k):
+        total = cm[i].sum()
+        print(f"class={i} name={names[i].replace(' ', '_') if i < len(names) else i} "
+              f"accuracy={cm[i, i] / total if total else float('nan'):.4f} support={total}")
+    print("confusion matrix (rows: true class, columns: predicted)")
+    width = max(len(str(cm.max())), 3)
+    print(" " * 4 + " ".join(f"{j:>{width}}" for j in range(k)))
+    for i in range(k):
+        print(f"{i:>3} " + " ".join(f"{v:>{width}}" for v in cm[i]))
+    if args.plot:
+        path = os.path.splitext(args.model)[0] + "-confusion.png"
+        if not plot_confusion(cm, path, names, f"Confusion matrix on {data.name}"):
+            raise SystemExit("scratchcnn: --plot needs matplotlib: pip install 'scratchcnn[plot]'")
+        print(f"confusion_file={path}")
+    return 0
+
+
+def image_to_input(path: str, shape: tuple) -> np.ndarray:
+    """A PNG/JPEG as the model's input (C, H, W) in [0, 1]: grayscale, resized, and turned
+    to MNIST polarity (light strokes on a dark background) if its background is light."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SystemExit("scratchcnn: predict needs Pillow: pip install 'scratchcnn[images]'")
+    c, h, w = shape
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+            x = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise SystemExit(f"scratchcnn: cannot read image {path}: {err}")
+    x = x[None] if c == 1 else x.transpose(2, 0, 1)
+    border = np.concatenate([x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(),
+                             x[:, :, -1].ravel()])
+    return 1.0 - x if border.mean() > 0.5 else x
+
+
+def cmd_predict(args) -> int:
+    model = common.load_model(args.model)
+    shape = tuple(model.meta.get("input_shape", (1, 28, 28)))
+    names = model.meta.get("classes") or []
+    x = np.stack([image_to_input(p, shape) for p in args.images])
+    proba = model.predict_proba(x)
+    for path, p in zip(args.images, proba):
+        top = np.argsort(p)[::-1][:args.top]
+        shown = " ".join(f"{int(i)}:{names[i] if i < len(names) else i}={p[i]:.4f}" for i in top)
+        print(f"{path} prediction={int(top[0])} {shown}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from ..models import INPUT_SHAPES, MODELS
+    if args.model in MODELS:
+        model = MODELS[args.model]()
+        shape = args.input or INPUT_SHAPES[args.model]
+    else:
+        model = common.load_model(args.model)
+        shape = args.input or tuple(model.meta.get("input_shape", (1, 28, 28)))
+    print(model.summary(shape))
+    return 0
+
+
+def cmd_shape(args) -> int:
+    from ..shapes import conv_output_size, conv_params
+    h, w, c = args.input
+    k, s, p = args.kernel, args.stride, args.padding
+    try:
+        ho = conv_output_size(h, k, s, p)
+        wo = conv_output_size(w, k, s, p)
+    except ValueError as err:
+        raise SystemExit(f"scratchcnn: {err}")
+    params = conv_params(c, args.filters, k)
+    print("formula: out = floor((in + 2*padding - kernel) / stride) + 1")
+    print(f"height: floor(({h} + 2*{p} - {k}) / {s}) + 1 = {ho}")
+    print(f"width: floor(({w} + 2*{p} - {k}) / {s}) + 1 = {wo}")
+    print(f"parameters: {k}*{k}*{c}*{args.filters} weights + {args.filters} biases = {params}")
+    print(f"output={ho}x{wo}x{args.filters}")
+    print(f"params={params}")
+    return 0
