@@ -47,10 +47,11 @@ class CrossEntropyLoss:
         else:
             raise ValueError(f"CrossEntropyLoss: target must be labels (N,) or probabilities "
                              f"{logits.shape}, got shape {target.shape}")
-        logp = log_softmax(logits)
-        self._grad = (np.exp(logp) - probs) / max(n, 1)
-        # the mean over an empty batch is NaN, as in PyTorch (and without NumPy's warning)
-        return float(-(probs * logp).sum() / n) if n else float("nan")
+        with np.errstate(over="ignore", invalid="ignore"):  # diverged logits: inf or NaN,
+            logp = log_softmax(logits)                     # silently, for fit's guard
+            self._grad = (np.exp(logp) - probs) / max(n, 1)
+            # the mean over an empty batch is NaN, as in PyTorch (and without NumPy's warning)
+            return float(-(probs * logp).sum() / n) if n else float("nan")
 
     __call__ = forward
 

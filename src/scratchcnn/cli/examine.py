@@ -14,8 +14,10 @@ __all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "image_to_
 
 def cmd_evaluate(args) -> int:
     model = common.load_model(args.model)
-    data = common.load_data(args.dataset or model.meta.get("dataset", "mnist").replace(
-        "mnist-sample", "mnist"), args.offline)
+    source = model.meta.get("source", "")
+    trained_on = source if os.path.isdir(str(source)) else \
+        model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
+    data = common.load_data(args.dataset or trained_on, args.offline)
     x, y = data.test
     pred = model.predict(x)
     k = int(max(pred.max(), y.max())) + 1

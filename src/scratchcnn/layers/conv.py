@@ -69,6 +69,9 @@ class Conv2d(Layer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         """Output shape for an input shape ([N,] C_in, H, W); ValueError if it cannot fit."""
+        if len(input_shape) < 3 or input_shape[-3] != self.in_channels:
+            raise ValueError(f"Conv2d: expected input with {self.in_channels} channels, got "
+                             f"input shape {tuple(input_shape)}")
         hw = window_output_hw(self.name, input_shape, self.kernel_size, self.stride, self.pads,
                               self.dilation)
         return (*input_shape[:-3], self.out_channels, *hw)
