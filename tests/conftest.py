@@ -10,6 +10,16 @@ settings.register_profile("ci", parent=settings.get_profile("default"), derandom
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", action="store_true", help="run the fuzz tests of "
+                     "tests/test_fuzz.py with 20 times the examples (a few minutes)")
+
+
+def pytest_configure(config):
+    if config.getoption("--fuzz"):
+        os.environ["SCRATCHCNN_FUZZ"] = "1"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

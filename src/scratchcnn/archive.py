@@ -61,8 +61,13 @@ def read_npz(path: str, what: str = "file") -> dict[str, np.ndarray]:
                 if info.file_size > st.st_size:  # a compressed member claiming a bomb's size
                     fail(f"member {info.filename!r} claims {info.file_size:,} bytes, more than "
                          f"the whole file ({st.st_size:,})")
-                with archive.open(info) as member:
-                    arrays[name] = _read_member(member, info, fail)
+                try:
+                    with archive.open(info) as member:
+                        arrays[name] = _read_member(member, info, fail)
+                except ArchiveError:
+                    raise
+                except Exception as err:  # a broken member's header or data
+                    fail(f"member {info.filename!r}: {type(err).__name__}: {err}")
     except ArchiveError:
         raise
     except Exception as err:  # zip, zlib, header-parsing and I/O errors of a broken file

@@ -6,8 +6,9 @@ the epoch, learning rates, Generator states, history and the caller's settings.
 
 Loading never unpickles (:mod:`.archive` reads the arrays), so a crafted file cannot run
 code; the JSON names only layer types from :data:`LAYER_TYPES`, and the stored weights
-must match the architecture in shape, be floats and be finite before any layer is built.  Files are written
-to a temporary name and moved into place, so a crash never leaves half a file.
+must match the architecture in shape, be floats and be finite before any layer is built.
+Files are written to a temporary name and moved into place, so a crash never leaves half a
+file.
 :func:`scratchcnn.load` and :func:`scratchcnn.load_checkpoint` (in :mod:`scratchcnn.model`)
 build the model from what :func:`read_model` and :func:`read_checkpoint` give.
 """

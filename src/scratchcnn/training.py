@@ -88,7 +88,8 @@ class Trainer:
         optimiser).  A state that does not fit them gives a ValueError saying what, and
         changes nothing but what had already been restored."""
         if not isinstance(state, dict):
-            raise ValueError(f"Trainer.load_state_dict: expected a dict, got {type(state).__name__}")
+            raise ValueError(f"Trainer.load_state_dict: expected a dict, got "
+                             f"{type(state).__name__}")
         missing = {"epoch", "base_lr", "model", "optimizer", "rng", "layer_rngs", "history"} \
             - set(state)
         if missing:
