@@ -209,3 +209,80 @@ def test_sigterm_stops_training_like_ctrl_c(tmp_path):
     assert "scratchcnn: terminated in epoch" in err
     assert f"continue with scratchcnn train --resume {out}" in err
     assert not (out / "metrics.json").exists()
+
+
+def test_confusion_matrix_png_labels_every_class_with_counts(trained, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from scratchcnn import plots
+    out, _ = trained
+    monkeypatch.setenv("SCRATCHCNN_OFFLINE", "1")
+    drawn = {}
+    real = plt.Figure.savefig
+
+    def keep(fig, path, **kw):  # look at the figure as it is saved
+        ax = fig.axes[0]
+        drawn.update(ticks=[t.get_text() for t in ax.get_xticklabels()],
+                     title=ax.get_title(), cells=[t.get_text() for t in ax.texts],
+                     colorbar=len(fig.axes) == 2)
+        return real(fig, path, **kw)
+    monkeypatch.setattr(plt.Figure, "savefig", keep)
+    text = run(capsys, "evaluate", str(out / "model.npz"), "--plot")
+    path = parse(text)["confusion_file"]
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert drawn["ticks"] == [str(i) for i in range(10)]  # every class, not every other
+    assert "Confusion matrix on mnist-sample (1,000 images" in drawn["title"]
+    assert len(drawn["cells"]) == 100 and sum(map(int, drawn["cells"])) == 1000
+    assert drawn["colorbar"]
+    assert plots.plot_confusion(np.eye(3, dtype=int), os.devnull, ["a", "b", "c"])
+
+
+def test_predict_refuses_a_decompression_bomb(trained, tmp_path, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    out, _ = trained
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 4,096 pixels: twice over is a bomb
+    with pytest.raises(SystemExit, match="cannot read image .*big.png"):
+        main(["predict", str(out / "model.npz"), str(tmp_path / "big.png")])
+
+
+def test_resume_refuses_a_checkpoint_claiming_a_billion_epochs(tmp_path):
+    from scratchcnn import io, models
+    from scratchcnn.cli.train import RUN_OPTIONS
+    model = models.lenet5(seed=0)
+    model.fit(np.zeros((8, 1, 28, 28), np.float32), np.arange(8), epochs=1, batch_size=4,
+              verbose=0)
+    options = dict(zip(RUN_OPTIONS, ("lenet5", "mnist", 10**9, 64, "adam", 1e-3, "cosine",
+                                     0.1, None, 0)))
+    io.save_checkpoint(model.trainer, tmp_path / "checkpoint", {"options": options})
+    with pytest.raises(SystemExit, match=r"holds a run option that train refuses: --epochs "
+                                         r"1000000000: must be in \[1, 100000\]"):
+        main(["train", "--resume", str(tmp_path)])
+    options.update(epochs=2, lr="0.001")  # a string where a number belongs
+    io.save_checkpoint(model.trainer, tmp_path / "checkpoint", {"options": options})
+    with pytest.raises(SystemExit, match="--lr '0.001' is not a float"):
+        main(["train", "--resume", str(tmp_path)])
+
+
+def test_divergence_in_epoch_2_keeps_epoch_1s_files(tmp_path, capsys, monkeypatch):
+    use_tiny_data(monkeypatch, 0)
+    args = ["train", "--batch-size", "32", "--validation-split", "0", "--schedule", "none",
+            "--clip-grad-norm", "5"]
+    assert main(args + ["--epochs", "1", "--out", str(tmp_path / "one")]) == 0
+    from scratchcnn import losses
+    real, calls = losses.CrossEntropyLoss.forward, []
+
+    def nan_in_epoch_2(self, logits, target):  # 3 batches an epoch: the 5th is epoch 2's
+        calls.append(1)
+        value = real(self, logits, target)
+        return float("nan") if len(calls) == 5 else value
+    monkeypatch.setattr(losses.CrossEntropyLoss, "forward", nan_in_epoch_2)
+    cut = tmp_path / "cut"
+    assert main(args + ["--epochs", "3", "--out", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert "training diverged in epoch 2, batch 2: the loss became nan" in err
+    assert f"{cut / 'model.npz'} holds the model after epoch 1" in err
+    kept, one = sc.load(cut / "model.npz"), sc.load(tmp_path / "one" / "model.npz")
+    for (name, p), (_, q) in zip(kept.state_dict().items(), one.state_dict().items()):
+        np.testing.assert_array_equal(p, q, err_msg=name)
+    assert not (cut / "metrics.json").exists()

@@ -256,6 +256,15 @@ def test_crafted_model_files_are_refused_saying_why(case, tmp_path):
     assert seconds < SECONDS and peak < 4 * path.stat().st_size + (8 << 20)
 
 
+def test_empty_files_and_directories_are_not_models(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for path, words in ((tmp_path / "empty.npz", "not an .npz archive"),
+                        (tmp_path, "it is a directory")):
+        for loader in (sc.load, sc.load_checkpoint):
+            with pytest.raises(ModelFileError, match=words):
+                loader(path)
+
+
 @FUZZ
 @given(data=mutated([MODEL_BYTES]))
 def test_fuzzed_model_files_load_or_fail_cleanly(data):

@@ -37,13 +37,15 @@ def _array(value, what: str) -> np.ndarray:
 
 
 def _finite(arr: np.ndarray, what: str) -> None:
-    if arr.dtype.kind == "f":
+    # NaN and inf make the sum non-finite: only then the exact (and memory-hungry) search
+    if arr.dtype.kind == "f" and not np.isfinite(arr.sum(dtype=np.float64)):
         bad = ~np.isfinite(arr)
         if bad.any():
             first = np.unravel_index(int(np.argmax(bad)), arr.shape)
             raise ValueError(f"{what} holds {int(bad.sum()):,} NaN or infinite values (the "
                              f"first at index {tuple(int(i) for i in first)}); clean or drop "
                              "those samples")
+        raise ValueError(f"{what}: its values are so large that their sum overflows")
 
 
 def images(x, model, what: str = "x") -> np.ndarray:

@@ -7,7 +7,7 @@ import os
 
 log = logging.getLogger("scratchcnn")
 
-__all__ = ["load_data", "load_model"]
+__all__ = ["load_data", "load_file", "load_model"]
 
 
 def load_data(dataset: str, offline: bool):
@@ -27,15 +27,20 @@ def load_data(dataset: str, offline: bool):
     return data
 
 
+def load_file(load, path: str, what: str = "model", prefix: str = "scratchcnn: "):
+    """``load(path)``, or a one-line exit saying why there is no ``what`` there."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"{prefix}no {what} file {path}")
+    try:
+        return load(path)
+    except ValueError as err:
+        raise SystemExit(f"{prefix}{err}")
+
+
 def load_model(path: str):
     """The model in file ``path``, or a one-line exit saying why there is none."""
     from ..model import load
-    if not os.path.isfile(path):
-        raise SystemExit(f"scratchcnn: no model file {path}")
-    try:
-        model = load(path)
-    except ValueError as err:
-        raise SystemExit(f"scratchcnn: {err}")
+    model = load_file(load, path)
     log.info("loaded %s: %d layers, %d parameters", path, len(model.layers),
              sum(p.size for p in model.parameters()))
     return model

@@ -47,12 +47,7 @@ def _resume_settings(args) -> tuple[dict, object]:
     path = args.resume
     if os.path.isdir(path):
         path = os.path.join(path, "checkpoint.npz")
-    if not os.path.isfile(path):
-        raise SystemExit(f"scratchcnn: --resume: no checkpoint file {path}")
-    try:
-        checkpoint = load_checkpoint(path)
-    except ValueError as err:
-        raise SystemExit(f"scratchcnn: --resume: {err}")
+    checkpoint = common.load_file(load_checkpoint, path, "checkpoint", "scratchcnn: --resume: ")
     saved = checkpoint.settings.get("options")
     if isinstance(saved, dict):
         saved = {**LATER_OPTIONS, **saved}
