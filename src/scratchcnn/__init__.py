@@ -24,6 +24,8 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatt
                      LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
 from .losses import CrossEntropyLoss, MSELoss
 from .model import Sequential, load, load_checkpoint
+from .onnx_export import export_onnx
+from .safetensors_io import load_safetensors, save_safetensors
 from .optim import SGD, AdaGrad, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
 from .shapes import conv_output_size, count_params, pool_output_size
 
@@ -33,6 +35,7 @@ __all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "Re
            "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d",
            "Sequential", "CrossEntropyLoss", "MSELoss", "SGD", "AdaGrad", "RMSprop", "Adam",
            "AdamW", "StepLR", "CosineAnnealingLR", "save", "load", "save_checkpoint",
-           "load_checkpoint", "use", "using", "datasets", "kernels", "models", "losses",
+           "load_checkpoint", "save_safetensors", "load_safetensors", "export_onnx", "use",
+           "using", "datasets", "kernels", "models", "losses",
            "optim", "textbook", "conv_output_size", "pool_output_size", "count_params",
            "__version__"]

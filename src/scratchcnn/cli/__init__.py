@@ -1,4 +1,4 @@
-"""The ``scratchcnn`` command: train, evaluate, predict, summary, shape.
+"""The ``scratchcnn`` command: train, evaluate, predict, summary, shape, export.
 
 Results are printed as ``key=value`` lines a script can parse; progress goes to stderr.
 A user's mistake (a bad option, a file that is not a model, data that do not fit) ends
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .examine import cmd_evaluate, cmd_predict, cmd_shape, cmd_summary
+from .examine import cmd_evaluate, cmd_export, cmd_predict, cmd_shape, cmd_summary
 from .parser import build_parser
 from .train import cmd_train
 
@@ -19,7 +19,7 @@ log = logging.getLogger("scratchcnn")
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary, "shape": cmd_shape}
+            "summary": cmd_summary, "shape": cmd_shape, "export": cmd_export}
 
 
 #: Errors a user's input can cause: one line on stderr, no traceback (unless -v).

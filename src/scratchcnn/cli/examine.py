@@ -9,7 +9,8 @@ import numpy as np
 from ..plots import confusion_matrix, plot_confusion
 from . import common
 
-__all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "image_to_input"]
+__all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "cmd_export",
+           "image_to_input"]
 
 
 def cmd_evaluate(args) -> int:
@@ -103,4 +104,22 @@ def cmd_shape(args) -> int:
     print(f"parameters: {k}*{k}*{c}*{args.filters} weights + {args.filters} biases = {params}")
     print(f"output={ho}x{wo}x{args.filters}")
     print(f"params={params}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..onnx_export import export_onnx
+    from ..safetensors_io import save_safetensors
+    if not (args.onnx or args.safetensors):
+        raise SystemExit("scratchcnn: export: say what to write: --onnx OUT.onnx and/or "
+                         "--safetensors OUT.safetensors")
+    model = common.load_model(args.model)
+    shape = args.input or tuple(model.meta.get("input_shape", (1, 28, 28)))
+    try:
+        if args.onnx:
+            print(f"onnx_file={export_onnx(model, args.onnx, shape)}")
+        if args.safetensors:
+            print(f"safetensors_file={save_safetensors(model, args.safetensors)}")
+    except ImportError as err:
+        raise SystemExit(f"scratchcnn: {err}")
     return 0

@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--kernel", type=_int_in(1), required=True)
     sh.add_argument("--stride", type=_int_in(1), default=1)
     sh.add_argument("--padding", type=_int_in(0), default=0)
+    x = command("export", help="write a model for other tools: ONNX (needs [onnx]) or "
+                "PyTorch-named safetensors (needs [safetensors])")
+    x.add_argument("model", help="a model file")
+    x.add_argument("--onnx", metavar="OUT.onnx", help="an ONNX graph with a dynamic batch axis")
+    x.add_argument("--safetensors", metavar="OUT.safetensors", help="the weights under "
+                   "torch.nn.Sequential's names, the architecture in the metadata")
+    x.add_argument("--input", type=lambda v: _triple(v, "--input"), help="C,H,W of one "
+                   "sample (default: the shape the model was trained on)")
     for cmd in (t, e):
         cmd.add_argument("--offline", action="store_true", default=None,
                          help="never touch the network (also SCRATCHCNN_OFFLINE=1)")

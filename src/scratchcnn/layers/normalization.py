@@ -31,6 +31,8 @@ class _BatchNorm(Layer):
         self.params["bias"] = np.zeros(num_features, dtype)
         self.buffers["running_mean"] = np.zeros(num_features, dtype)
         self.buffers["running_var"] = np.ones(num_features, dtype)
+        #: Training batches seen (PyTorch's ``num_batches_tracked``; not in model files)
+        self.batches_tracked = 0
 
     def _forward(self, x):
         self._check_size(x, 1, self.num_features, "features (axis 1)")
@@ -63,6 +65,7 @@ class _BatchNorm(Layer):
         parallel_slices(normalise, c, x3.size)
 
         if self.training and count:  # an empty batch (as in PyTorch) leaves them alone
+            self.batches_tracked += 1
             m = self.momentum
             self.buffers["running_mean"] *= 1 - m
             self.buffers["running_mean"] += m * mean
