@@ -286,3 +286,21 @@ def test_divergence_in_epoch_2_keeps_epoch_1s_files(tmp_path, capsys, monkeypatc
     for (name, p), (_, q) in zip(kept.state_dict().items(), one.state_dict().items()):
         np.testing.assert_array_equal(p, q, err_msg=name)
     assert not (cut / "metrics.json").exists()
+
+
+def test_progress_bars_go_to_stderr_and_results_to_stdout(monkeypatch, capsys):
+    import io as pyio
+
+    class Terminal(pyio.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    model = sc.models.lenet5(seed=0)
+    x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    model.fit(x, np.arange(64) % 10, epochs=1, batch_size=16, verbose=1)
+    model.evaluate(x, np.arange(64) % 10, verbose=1)
+    bars, out = terminal.getvalue(), capsys.readouterr().out
+    assert "epoch 1/1:" in bars and "/4 [" in bars and "batch/s" in bars
+    assert "evaluate:" in bars and "/64 [" in bars and "img/s" in bars
+    assert out.startswith("epoch 1/1 loss=") and "%|" not in out

@@ -7,6 +7,7 @@ import numpy as np
 from . import checks, io
 from .layers.base import Layer
 from .losses import CrossEntropyLoss, softmax
+from .progress import bar as progress_bar
 from .shapes import layer_macs
 from .training import Trainer
 
@@ -225,36 +226,42 @@ class Sequential:
         return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
                                 on_epoch_end, clip_grad_norm)
 
-    def _batches(self, x, batch_size):
+    def _batches(self, x, batch_size, verbose: int = 0, what: str = "predict"):
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         was_training = self.training
         self.eval()
+        bar = progress_bar(len(x), what, "img", enabled=verbose > 0)
         try:
             for start in range(0, len(x), batch_size):
-                yield start, self.forward(x[start:start + batch_size])
+                out = self.forward(x[start:start + batch_size])
+                bar.update(len(out))
+                yield start, out
         finally:
+            bar.close()
             self.train(was_training)
 
-    def predict_proba(self, x, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, classes), computed in batches in evaluation mode."""
+    def predict_proba(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+        """Class probabilities (N, classes), computed in batches in evaluation mode
+        (``verbose=1``: a progress bar on stderr)."""
         x = checks.images(x, self)
-        return np.concatenate([softmax(out) for _, out in self._batches(x, batch_size)])
+        return np.concatenate([softmax(out) for _, out in
+                               self._batches(x, batch_size, verbose)])
 
-    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
         """Class indices (N,), int64."""
         x = checks.images(x, self)
-        return np.concatenate([out.argmax(axis=1) for _, out in self._batches(x, batch_size)]
-                              ).astype(np.int64)
+        return np.concatenate([out.argmax(axis=1) for _, out in
+                               self._batches(x, batch_size, verbose)]).astype(np.int64)
 
-    def evaluate(self, x, y, batch_size: int = 256, loss=None) -> dict:
+    def evaluate(self, x, y, batch_size: int = 256, loss=None, verbose: int = 0) -> dict:
         """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode."""
         loss = loss or CrossEntropyLoss()
         x = checks.images(x, self)
         y = checks.targets(y, len(x), self.outputs(x), loss)
         total, correct = 0.0, 0
-        for start, out in self._batches(x, batch_size):
+        for start, out in self._batches(x, batch_size, verbose, "evaluate"):
             yb = y[start:start + len(out)]
             total += loss.forward(out, yb) * len(out)
             if yb.ndim == 1:

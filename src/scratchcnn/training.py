@@ -17,7 +17,7 @@ from . import checks
 from .guard import DivergenceGuard
 from .losses import LOSSES
 from .optim import OPTIMIZERS, Adam
-from .progress import ProgressBar
+from .progress import bar as progress_bar
 
 log = logging.getLogger("scratchcnn")
 
@@ -156,8 +156,8 @@ class Trainer:
                 self.optimizer.lr = self.scheduler.lr_at(self.epoch, self.base_lr)
             model.train()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
-            bar = ProgressBar(batches, f"epoch {self.epoch + 1}/{final} ", "img",
-                              enabled=verbose > 0)
+            bar = progress_bar(batches, f"epoch {self.epoch + 1}/{final}", "batch",
+                               enabled=verbose > 0)
             start, total_loss, correct = time.perf_counter(), 0.0, 0
             for b in range(batches):
                 if getattr(self.scheduler, "per_batch", False):
@@ -175,7 +175,11 @@ class Trainer:
                 if yb.ndim == 1 and out.ndim == 2:
                     correct += int(np.sum(out.argmax(axis=1) == yb))
                 seen = bounds[b + 1]
-                bar.update(b + 1, seen, loss=total_loss / seen, acc=correct / seen)
+                if not bar.disable:
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                    refresh=False)
+                    bar.update()
+            bar.close()
             metrics = {"loss": total_loss / n, "accuracy": correct / n}
             if validation_data is not None:
                 val = model.evaluate(*validation_data, loss=self.loss)

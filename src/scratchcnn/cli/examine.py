@@ -20,7 +20,7 @@ def cmd_evaluate(args) -> int:
         model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
     data = common.load_data(args.dataset or trained_on, args.offline)
     x, y = data.test
-    pred = model.predict(x)
+    pred = model.predict(x, verbose=1)
     k = int(max(pred.max(), y.max())) + 1
     cm = confusion_matrix(y, pred, k)
     names = model.meta.get("classes") or [str(i) for i in range(k)]

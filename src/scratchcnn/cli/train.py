@@ -194,7 +194,7 @@ def cmd_train(args) -> int:
             signal.signal(signal.SIGTERM, previous)
     # a resumed run counts the time of the epochs it had done before, too
     train_time = time.perf_counter() - start + sum(history.history.get("time", [])[:done_before])
-    result = model.evaluate(x_test, y_test)
+    result = model.evaluate(x_test, y_test, verbose=1)
     model_path = model.save(model_path)
     metrics = {"test_loss": result["loss"], "test_accuracy": result["accuracy"],
                "train_seconds": train_time, "history": history.history, **model.meta,

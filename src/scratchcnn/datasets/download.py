@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 from ..files import usual_mode
-from ..progress import ProgressBar
+from ..progress import bar as progress_bar
 
 log = logging.getLogger("scratchcnn")
 
@@ -40,14 +40,12 @@ def download(filename: str, md5: str, mirrors: list[str], dest_dir: str,
             digest = hashlib.md5()
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = int(resp.headers.get("Content-Length") or 0)
-                bar = ProgressBar(max(total, 1), f"downloading {filename} ", "B",
-                                  enabled=progress and total > 0)
-                done = 0
-                while chunk := resp.read(1 << 16):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    bar.update(min(done, max(total, 1)), done)
+                with progress_bar(total or None, f"downloading {filename}", "B",
+                                  enabled=progress, unit_scale=True) as bar:
+                    while chunk := resp.read(1 << 16):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
             if digest.hexdigest() != md5:
                 raise DownloadError(f"checksum mismatch (md5 {digest.hexdigest()}, expected {md5})")
             os.replace(tmp, target)
