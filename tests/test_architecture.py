@@ -98,3 +98,13 @@ def test_the_subpackages_are_attributes():
     for name in ("datasets", "models", "optim", "losses", "textbook", "kernels"):
         assert getattr(sc, name).__name__ == f"scratchcnn.{name}"
     assert "textbook" in sc.__doc__.split("Where to start reading")[1][:200]
+
+
+def test_import_scratchcnn_needs_only_numpy_and_tqdm():
+    import subprocess
+    import sys
+    code = ("import sys, scratchcnn; heavy = {'torch', 'onnx', 'onnxruntime', 'safetensors', "
+            "'sklearn', 'matplotlib', 'PIL', 'scipy'}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -14,7 +14,7 @@ def python_blocks() -> list[str]:
 
 def test_the_readme_examples_run_and_say_what_they_claim(tmp_path, monkeypatch, capsys):
     blocks = python_blocks()
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SCRATCHCNN_DATA", str(tmp_path / "cache"))  # the bundled sample
     monkeypatch.setenv("SCRATCHCNN_OFFLINE", "1")
@@ -30,3 +30,8 @@ def test_the_readme_examples_run_and_say_what_they_claim(tmp_path, monkeypatch, 
     assert shapes == "(8, 6, 14, 14) (6, 1, 5, 5) 156"
     assert sizes == "142 (6, 28, 28)"
     assert namespace["dx"].shape == (8, 1, 28, 28) and namespace["dx"].dtype == np.float32
+    exec(compile(blocks[2], "README.md (bridges)", "exec"), namespace)
+    assert float(capsys.readouterr().out) > 0.6  # two epochs on 1,000 images
+    assert (tmp_path / "lenet5.safetensors").is_file() and (tmp_path / "lenet5.onnx").is_file()
+    np.testing.assert_array_equal(namespace["twin"].predict(namespace["x_test"][:50]),
+                                  namespace["model"].predict(namespace["x_test"][:50]))

@@ -24,16 +24,21 @@ def plot_curves(history: dict, path: str) -> bool:
     plt = _pyplot()
     if plt is None:
         return False
+    from matplotlib.ticker import MaxNLocator
     epochs = range(1, len(history["loss"]) + 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax in (("loss", ax1), ("accuracy", ax2)):
+    for key, ax, label in (("loss", ax1, "mean cross-entropy loss"),
+                           ("accuracy", ax2, "fraction correct")):
         ax.plot(epochs, history[key], "o-", label="train")
         if "val_" + key in history:
             ax.plot(epochs, history["val_" + key], "o-", label="validation")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.suptitle("Training curves")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from .examine import cmd_evaluate, cmd_export, cmd_predict, cmd_shape, cmd_summary
+from .examine import (cmd_evaluate, cmd_export, cmd_predict, cmd_shape, cmd_summary,
+                      cmd_visualize)
 from .parser import build_parser
 from .train import cmd_train
 
@@ -19,7 +20,8 @@ log = logging.getLogger("scratchcnn")
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary, "shape": cmd_shape, "export": cmd_export}
+            "summary": cmd_summary, "shape": cmd_shape, "export": cmd_export,
+            "visualize": cmd_visualize}
 
 
 #: Errors a user's input can cause: one line on stderr, no traceback (unless -v).

@@ -10,15 +10,12 @@ from ..plots import confusion_matrix, plot_confusion
 from . import common
 
 __all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "cmd_export",
-           "image_to_input"]
+           "cmd_visualize", "image_to_input"]
 
 
 def cmd_evaluate(args) -> int:
     model = common.load_model(args.model)
-    source = model.meta.get("source", "")
-    trained_on = source if os.path.isdir(str(source)) else \
-        model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
-    data = common.load_data(args.dataset or trained_on, args.offline)
+    data = common.load_data(args.dataset or _trained_on(model), args.offline)
     x, y = data.test
     pred = model.predict(x, verbose=1)
     k = int(max(pred.max(), y.max())) + 1
@@ -41,6 +38,13 @@ def cmd_evaluate(args) -> int:
             raise SystemExit("scratchcnn: --plot needs matplotlib: pip install 'scratchcnn[plot]'")
         print(f"confusion_file={path}")
     return 0
+
+
+def _trained_on(model) -> str:
+    """The --dataset a model was trained on (a directory, or a data set's name)."""
+    source = model.meta.get("source", "")
+    return source if os.path.isdir(str(source)) else \
+        model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
 
 
 def image_to_input(path: str, shape: tuple) -> np.ndarray:
@@ -122,4 +126,41 @@ def cmd_export(args) -> int:
             print(f"safetensors_file={save_safetensors(model, args.safetensors)}")
     except ImportError as err:
         raise SystemExit(f"scratchcnn: {err}")
+    return 0
+
+
+def cmd_visualize(args) -> int:
+    import json
+
+    from .. import pictures
+    from ..plots import plot_curves
+    try:
+        pictures._pyplot()
+    except ImportError as err:
+        raise SystemExit(f"scratchcnn: {err}")
+    model = common.load_model(args.model)
+    data = common.load_data(args.dataset or _trained_on(model), args.offline)
+    x, y = data.test
+    names = list(model.meta.get("classes") or []) or [str(i) for i in range(model.outputs(x))]
+    shape = tuple(model.meta.get("input_shape", x.shape[1:]))
+    image = image_to_input(args.image, shape) if args.image else x[0]
+    os.makedirs(args.out, exist_ok=True)
+    out = lambda name: os.path.join(args.out, name)  # noqa: E731
+    print(f"filters_file={pictures.plot_filters(model, out('filters.png'))}")
+    for i, layer, maps in pictures.conv_outputs(model, image):
+        path = pictures.plot_feature_maps(i, layer, maps, image, out(f"feature_maps_{i}.png"))
+        print(f"feature_maps_file={path}")
+    proba = model.predict_proba(x, verbose=1)
+    k = len(names)
+    cm = confusion_matrix(y, proba.argmax(axis=1), max(k, int(y.max()) + 1))
+    plot_confusion(cm, out("confusion.png"), names, f"Confusion matrix on {data.name}")
+    print(f"confusion_file={out('confusion.png')}")
+    path = pictures.plot_misclassified(x, y, proba, names, out("misclassified.png"))
+    print(f"misclassified_file={path}")
+    metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")
+    if os.path.isfile(metrics):
+        with open(metrics) as f:
+            history = json.load(f).get("history", {})
+        if history.get("loss") and plot_curves(history, out("curves.png")):
+            print(f"curves_file={out('curves.png')}")
     return 0

@@ -114,7 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "torch.nn.Sequential's names, the architecture in the metadata")
     x.add_argument("--input", type=lambda v: _triple(v, "--input"), help="C,H,W of one "
                    "sample (default: the shape the model was trained on)")
-    for cmd in (t, e):
+    v = command("visualize", help="PNGs of a model's first filters, its feature maps for one "
+                "image, the confusion matrix, the worst mistakes, its curves (needs [plot])")
+    v.add_argument("model", help="a model file")
+    v.add_argument("--image", help="an image file (PNG/JPEG) for the feature maps (default: "
+                   "the first test image)")
+    v.add_argument("--dataset", help="the test images (default: the data set the model was "
+                   "trained on)")
+    v.add_argument("--out", required=True, help="directory for the PNG files")
+    for cmd in (t, e, v):
         cmd.add_argument("--offline", action="store_true", default=None,
                          help="never touch the network (also SCRATCHCNN_OFFLINE=1)")
     return ap

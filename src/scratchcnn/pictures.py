@@ -1,0 +1,115 @@
+"""Pictures of what a network learned: its first filters, the feature maps of every
+convolution for one image, and the test images it gets most confidently wrong (needs
+matplotlib, the ``[plot]`` extra).  ``scratchcnn visualize`` draws them all."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .extras import require
+from .layers import Conv2d
+
+__all__ = ["plot_filters", "plot_feature_maps", "plot_misclassified", "conv_outputs"]
+
+
+def _pyplot():
+    require("matplotlib", "scratchcnn's pictures").use("Agg")
+    return require("matplotlib.pyplot", "scratchcnn's pictures")
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = math.ceil(math.sqrt(count))
+    return math.ceil(count / cols), cols
+
+
+def _save(fig, path: str) -> str:
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_filters(model, path: str) -> str:
+    """The first convolution's filters as a grid, one image per filter (its weights
+    summed over input channels), on one symmetric colour scale."""
+    plt = _pyplot()
+    index, conv = next(((i, layer) for i, layer in enumerate(model.layers)
+                        if isinstance(layer, Conv2d)), (None, None))
+    if conv is None:
+        raise ValueError("plot_filters: the model has no Conv2d layer")
+    weights = conv.params["weight"].sum(axis=1)  # (O, kh, kw)
+    limit = float(np.abs(weights).max()) or 1.0
+    rows, cols = _grid(len(weights))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.2, 1.6 * rows + 0.8),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(weights):
+            image = ax.imshow(weights[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"filter {k}", fontsize=8)
+    fig.suptitle(f"Layer {index}: {conv!r}\nweights (summed over {conv.in_channels} input "
+                 f"channel{'s' if conv.in_channels > 1 else ''})", fontsize=9)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="weight", shrink=0.8)
+    return _save(fig, path)
+
+
+def conv_outputs(model, image: np.ndarray) -> list[tuple[int, object, np.ndarray]]:
+    """(index, layer, output (C, H, W)) of every Conv2d for one image (C, H, W), each
+    layer run on its own in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = model._normalise(image[None])
+        found = []
+        for i, layer in enumerate(model.layers):
+            x = layer.forward(x)
+            if isinstance(layer, Conv2d):
+                found.append((i, layer, x[0]))
+        return found
+    finally:
+        model.train(was_training)
+
+
+def plot_feature_maps(index: int, layer, maps: np.ndarray, image: np.ndarray, path: str,
+                      most: int = 64) -> str:
+    """The input image and the first ``most`` channels of one convolution's output."""
+    plt = _pyplot()
+    maps = maps[:most]
+    rows, cols = _grid(len(maps) + 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.2, 1.6 * rows + 0.8),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(image.mean(axis=0), cmap="gray", vmin=0, vmax=1)
+    axes.flat[0].set_title("input", fontsize=8)
+    limit = float(np.abs(maps).max()) or 1.0
+    for k, ax in enumerate(axes.flat[1:len(maps) + 1]):
+        shown = ax.imshow(maps[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"channel {k}", fontsize=8)
+    fig.suptitle(f"Feature maps of layer {index}: {layer!r}\n(before its activation, "
+                 f"{maps.shape[1]}x{maps.shape[2]} each)", fontsize=9)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), label="activation", shrink=0.8)
+    return _save(fig, path)
+
+
+def plot_misclassified(images: np.ndarray, labels: np.ndarray, proba: np.ndarray, names,
+                       path: str, most: int = 16) -> str:
+    """The ``most`` test images the model gets wrong with the highest confidence."""
+    plt = _pyplot()
+    predicted = proba.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-proba[wrong, predicted[wrong]])][:most]
+    rows, cols = _grid(max(len(wrong), 1))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.5 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, wrong):
+        ax.imshow(images[k].mean(axis=0), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"true: {names[labels[k]]}\npredicted: {names[predicted[k]]}\n"
+                     f"({proba[k, predicted[k]]:.0%})", fontsize=7)
+    fig.suptitle(f"The {len(wrong)} most confidently misclassified of {len(labels):,} test "
+                 f"images ({len(np.flatnonzero(predicted != labels)):,} wrong in all)",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
