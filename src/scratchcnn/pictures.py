@@ -30,27 +30,38 @@ def _save(fig, path: str) -> str:
     return path
 
 
+def _tiles(arrays, titles: list[str], label: str, lead=None):
+    """A figure of 2-D ``arrays`` in a grid on one symmetric red-blue scale with a colour
+    bar; ``lead`` = (image in [0, 1], title) goes first, in grey."""
+    plt = _pyplot()
+    first = lead is not None
+    rows, cols = _grid(len(arrays) + first)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.2, 1.6 * rows + 0.8),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if first:
+        axes.flat[0].imshow(lead[0], cmap="gray", vmin=0, vmax=1)
+        axes.flat[0].set_title(lead[1], fontsize=8)
+    limit = float(np.abs(arrays).max()) or 1.0
+    for ax, array, title in zip(axes.flat[first:], arrays, titles):
+        shown = ax.imshow(array, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(title, fontsize=8)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+    return fig
+
+
 def plot_filters(model, path: str) -> str:
     """The first convolution's filters as a grid, one image per filter (its weights
     summed over input channels), on one symmetric colour scale."""
-    plt = _pyplot()
     index, conv = next(((i, layer) for i, layer in enumerate(model.layers)
                         if isinstance(layer, Conv2d)), (None, None))
     if conv is None:
         raise ValueError("plot_filters: the model has no Conv2d layer")
     weights = conv.params["weight"].sum(axis=1)  # (O, kh, kw)
-    limit = float(np.abs(weights).max()) or 1.0
-    rows, cols = _grid(len(weights))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.2, 1.6 * rows + 0.8),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(weights):
-            image = ax.imshow(weights[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(f"filter {k}", fontsize=8)
+    fig = _tiles(weights, [f"filter {k}" for k in range(len(weights))], "weight")
     fig.suptitle(f"Layer {index}: {conv!r}\nweights (summed over {conv.in_channels} input "
                  f"channel{'s' if conv.in_channels > 1 else ''})", fontsize=9)
-    fig.colorbar(image, ax=axes.ravel().tolist(), label="weight", shrink=0.8)
     return _save(fig, path)
 
 
@@ -74,22 +85,11 @@ def conv_outputs(model, image: np.ndarray) -> list[tuple[int, object, np.ndarray
 def plot_feature_maps(index: int, layer, maps: np.ndarray, image: np.ndarray, path: str,
                       most: int = 64) -> str:
     """The input image and the first ``most`` channels of one convolution's output."""
-    plt = _pyplot()
     maps = maps[:most]
-    rows, cols = _grid(len(maps) + 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1.2, 1.6 * rows + 0.8),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes.flat[0].imshow(image.mean(axis=0), cmap="gray", vmin=0, vmax=1)
-    axes.flat[0].set_title("input", fontsize=8)
-    limit = float(np.abs(maps).max()) or 1.0
-    for k, ax in enumerate(axes.flat[1:len(maps) + 1]):
-        shown = ax.imshow(maps[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(f"channel {k}", fontsize=8)
+    fig = _tiles(maps, [f"channel {k}" for k in range(len(maps))], "activation",
+                 lead=(image.mean(axis=0), "input"))
     fig.suptitle(f"Feature maps of layer {index}: {layer!r}\n(before its activation, "
                  f"{maps.shape[1]}x{maps.shape[2]} each)", fontsize=9)
-    fig.colorbar(shown, ax=axes.ravel().tolist(), label="activation", shrink=0.8)
     return _save(fig, path)
 
 
