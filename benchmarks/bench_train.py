@@ -1,6 +1,7 @@
-"""One epoch of LeNet-5 training in scratchcnn and in PyTorch, side by side.
+"""One epoch of LeNet-5 (or another zoo model) in scratchcnn and in PyTorch, side by side.
 
-    python benchmarks/bench_train.py [--images 60000] [--batch-size 128] [--rounds 1]
+    python benchmarks/bench_train.py [--model lenet5] [--images 60000] [--batch-size 128]
+                                     [--rounds 1]
                                      [--baseline OTHER_CHECKOUT/src]
 
 Same network, batch size, optimiser (Adam 1e-3), float32 and 2 threads; each library in
@@ -33,12 +34,12 @@ def data(n: int):
         return rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n)
 
 
-def child(library: str, n: int, batch_size: int) -> dict:
+def child(library: str, n: int, batch_size: int, name: str = "lenet5") -> dict:
     import numpy as np
     x, y = data(n)
     if library in ("ours", "base"):
         import scratchcnn as sc
-        model = sc.models.lenet5(seed=0)
+        model = sc.models.MODELS[name](seed=0)
         steps = []
 
         def time_steps(trainer):  # fit's own loop, with each step timed
@@ -62,11 +63,10 @@ def child(library: str, n: int, batch_size: int) -> dict:
         import torch
         from torch import nn
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        import scratchcnn as sc
+        from torch_twin import torch_twin
         torch.manual_seed(0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        model = torch_twin(sc.models.MODELS[name](seed=0))  # the same layers, in order
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
         gen = torch.Generator().manual_seed(0)
@@ -96,6 +96,7 @@ def child(library: str, n: int, batch_size: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=60000)
+    ap.add_argument("--model", default="lenet5", help="a zoo model (both libraries build it)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -103,15 +104,16 @@ def main(argv=None) -> int:
     H.add_baseline_option(ap)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.images, args.batch_size)))
+        print(json.dumps(child(args.child, args.images, args.batch_size, args.model)))
         return 0
     runs = H.alternate(__file__, ["ours", "torch"], ["--images", str(args.images),
-                       "--batch-size", str(args.batch_size)], args.rounds, args.threads,
+                       "--batch-size", str(args.batch_size), "--model", args.model],
+                       args.rounds, args.threads,
                        args.baseline)
     ours, torch_ = H.median_of(runs["ours"], "seconds"), H.median_of(runs["torch"], "seconds")
     mem_o = max(r["peak_mib"] for r in runs["ours"])
     mem_t = max(r["peak_mib"] for r in runs["torch"])
-    print(f"LeNet-5, one epoch of {args.images} images, batch {args.batch_size}, Adam, "
+    print(f"{args.model}, one epoch of {args.images} images, batch {args.batch_size}, Adam, "
           f"float32, {args.threads} threads, median of {args.rounds} round(s)")
     print(f"ours_seconds={ours:.2f}")
     print(f"torch_seconds={torch_:.2f}")

@@ -252,8 +252,10 @@ def test_resume_refuses_a_checkpoint_claiming_a_billion_epochs(tmp_path):
     model = models.lenet5(seed=0)
     model.fit(np.zeros((8, 1, 28, 28), np.float32), np.arange(8), epochs=1, batch_size=4,
               verbose=0)
-    options = dict(zip(RUN_OPTIONS, ("lenet5", "mnist", 10**9, 64, "adam", 1e-3, "cosine",
-                                     0.1, None, 0)))
+    options = {"model": "lenet5", "dataset": "mnist", "epochs": 10**9, "batch_size": 64,
+               "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "validation_split": 0.1,
+               "clip_grad_norm": None, "augment": None, "seed": 0}
+    assert set(options) == set(RUN_OPTIONS)
     io.save_checkpoint(model.trainer, tmp_path / "checkpoint", {"options": options})
     with pytest.raises(SystemExit, match=r"holds a run option that train refuses: --epochs "
                                          r"1000000000: must be in \[1, 100000\]"):

@@ -204,14 +204,17 @@ class Sequential:
     # ------------------------------------------------------------------ Keras-style use
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, optimizer=None,
             loss="cross_entropy", validation_data=None, shuffle: bool = True, seed=None,
-            scheduler=None, verbose: int = 1, on_epoch_end=None, clip_grad_norm=None):
+            scheduler=None, verbose: int = 1, on_epoch_end=None, clip_grad_norm=None,
+            callbacks=(), augment=None):
         """Train on x (N, ...) and y (N,) labels (or targets); returns a History.
 
         x and y are checked before any step (:mod:`scratchcnn.checks`).  A loss or
         gradient that is not finite, or a loss 10,000 times the first, stops training
         with :class:`~scratchcnn.guard.TrainingDiverged` naming the epoch, the batch and
         the layer.  ``clip_grad_norm``: scale the gradients so that their global L2 norm
-        is at most this, as ``torch.nn.utils.clip_grad_norm_``.
+        is at most this, as ``torch.nn.utils.clip_grad_norm_``.  ``callbacks``:
+        :mod:`scratchcnn.callbacks` (EarlyStopping, ModelCheckpoint, ...).  ``augment``: a
+        transform of :mod:`scratchcnn.transforms` applied to every training batch.
 
         ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
         ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch (or per batch:
@@ -224,7 +227,7 @@ class Sequential:
         if self.trainer is None or optimizer is not None or scheduler is not None:
             self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
         return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
-                                on_epoch_end, clip_grad_norm)
+                                on_epoch_end, clip_grad_norm, callbacks, augment)
 
     def _batches(self, x, batch_size, verbose: int = 0, what: str = "predict"):
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from . import checks
+from .callbacks import Callback, LambdaCallback
 from .guard import DivergenceGuard
 from .losses import LOSSES
 from .optim import OPTIMIZERS, Adam
@@ -61,6 +62,9 @@ class Trainer:
         self.scheduler = scheduler
         self.base_lr = self.optimizer.lr
         self.rng = np.random.default_rng(seed)
+        #: draws the augmentation (a stream of its own: runs without one are unchanged)
+        self.augment_rng = np.random.default_rng(None if seed is None else [seed, 1])
+        self.stop_training = False
         self.epoch = 0
         self.history = History()
         self._guard = DivergenceGuard()
@@ -77,6 +81,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": self.rng.bit_generator.state,
+            "augment_rng": self.augment_rng.bit_generator.state,
             "layer_rngs": {str(i): layer.rng.bit_generator.state
                            for i, layer in enumerate(self.model.layers)
                            if isinstance(getattr(layer, "rng", None), np.random.Generator)},
@@ -119,6 +124,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         try:
             self.rng.bit_generator.state = state["rng"]
+            if "augment_rng" in state:  # (checkpoints from before augmentation lack it)
+                self.augment_rng.bit_generator.state = state["augment_rng"]
             for i, rng_state in layer_rngs.items():
                 self.model.layers[int(i)].rng.bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as err:
@@ -129,8 +136,18 @@ class Trainer:
 
     def run(self, x, y, epochs: int, batch_size: int, validation_data=None,
             shuffle: bool = True, verbose: int = 1, on_epoch_end=None,
-            clip_grad_norm: float | None = None) -> History:
+            clip_grad_norm: float | None = None, callbacks=(), augment=None) -> History:
         model = self.model
+        callbacks = list(callbacks or ())
+        if on_epoch_end is not None:
+            callbacks.append(LambdaCallback(on_epoch_end=lambda t, e, logs: on_epoch_end(t)))
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be Callback objects, got "
+                                f"{type(cb).__name__}")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"fit: augment must be a transform (scratchcnn.transforms), got "
+                            f"{type(augment).__name__}")
         _check_count("epochs", epochs, 0)
         _check_count("batch_size", batch_size, 1)
         if clip_grad_norm is not None and not (isinstance(clip_grad_norm, (int, float))
@@ -151,7 +168,12 @@ class Trainer:
         bounds = batch_bounds(n, batch_size)
         batches = len(bounds) - 1
         final = self.epoch + epochs
-        while self.epoch < final:
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin(self)
+        while self.epoch < final and not self.stop_training:
+            for cb in callbacks:
+                cb.on_epoch_begin(self, self.epoch)
             if self.scheduler is not None:
                 self.optimizer.lr = self.scheduler.lr_at(self.epoch, self.base_lr)
             model.train()
@@ -163,8 +185,12 @@ class Trainer:
                 if getattr(self.scheduler, "per_batch", False):
                     self.optimizer.lr = self.scheduler.lr_at(self.epoch + b / batches,
                                                              self.base_lr)
+                for cb in callbacks:
+                    cb.on_batch_begin(self, b)
                 idx = order[bounds[b]:bounds[b + 1]]
                 xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, self.augment_rng)
                 out = model.forward(xb)
                 batch_loss = self.loss.forward(out, yb)
                 self._guard.loss(batch_loss, self.epoch, b)
@@ -174,6 +200,8 @@ class Trainer:
                 total_loss += batch_loss * len(idx)
                 if yb.ndim == 1 and out.ndim == 2:
                     correct += int(np.sum(out.argmax(axis=1) == yb))
+                for cb in callbacks:
+                    cb.on_batch_end(self, b, {"loss": batch_loss})
                 seen = bounds[b + 1]
                 if not bar.disable:
                     bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
@@ -192,8 +220,10 @@ class Trainer:
                     f"{k}={v:.4f}" if k != "lr" else f"{k}={v:.3g}" for k, v in metrics.items()),
                     flush=True)
             log.info("epoch %d done: %s", self.epoch, metrics)
-            if on_epoch_end is not None:
-                on_epoch_end(self)
+            for cb in callbacks:
+                cb.on_epoch_end(self, self.epoch - 1, metrics)
+        for cb in callbacks:
+            cb.on_train_end(self)
         return self.history
 
 

@@ -41,6 +41,16 @@ def _float_in(low: float, high: float | None = None, low_open: bool = True,
     return parse
 
 
+def _augment(text: str) -> str | None:
+    """An argparse type: an --augment spec that scratchcnn.transforms.parse accepts."""
+    from ..transforms import parse
+    try:
+        parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("--augment: ", "")) from None
+    return None if text.strip().lower() in ("", "none") else text
+
+
 def _triple(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.replace("x", ",").split(","))
@@ -80,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the training images held out for validation, in [0, 1)")
     t.add_argument("--clip-grad-norm", type=_float_in(0), default=None, metavar="MAX_NORM",
                    help="scale the gradients so that their global L2 norm is at most this")
+    t.add_argument("--augment", type=_augment, default=None, metavar="SPEC",
+                   help="augment every training batch: NAME[:NUMBER],... from shift "
+                   "(pixels), crop (padding), flip (probability), erase (probability), "
+                   "affine (degrees), e.g. 'shift:2,erase:0.25'")
     t.add_argument("--seed", type=_int_in(0), default=0)
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET, or "
                    "runs/MODEL-DATASET-2, -3, ... when that holds a run already)")

@@ -33,9 +33,9 @@ def _on_sigterm(signum, frame):
 
 #: The options of ``train`` that define a run; a checkpoint keeps them for ``--resume``.
 RUN_OPTIONS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "schedule",
-               "validation_split", "clip_grad_norm", "seed")
+               "validation_split", "clip_grad_norm", "augment", "seed")
 #: Options added since the first checkpoints, with the value those runs had.
-LATER_OPTIONS = {"clip_grad_norm": None}
+LATER_OPTIONS = {"clip_grad_norm": None, "augment": None}
 #: Files that make a directory hold a run.
 RUN_FILES = ("model.npz", "checkpoint.npz", "metrics.json")
 
@@ -106,8 +106,10 @@ def _remove_stale_temporaries(directory: str) -> None:
 
 
 def cmd_train(args) -> int:
+    from ..callbacks import TrainingCheckpoint
     from ..guard import TrainingDiverged
-    from ..io import atomic_write, save_checkpoint
+    from ..io import atomic_write
+    from ..transforms import parse as parse_augment
     from ..models import MODELS
     from ..optim import OPTIMIZERS, CosineAnnealingLR, StepLR
     from ..training import Trainer
@@ -164,9 +166,8 @@ def cmd_train(args) -> int:
     model_path = os.path.join(out, "model.npz")
     checkpoint_path = os.path.join(out, "checkpoint.npz")
 
-    def keep(trainer):  # after every epoch: a crash or Ctrl-C loses one epoch at most
-        model.save(model_path)
-        save_checkpoint(trainer, checkpoint_path, {"options": options})
+    # after every epoch: a crash, Ctrl-C or kill -9 loses one epoch at most
+    keep = TrainingCheckpoint(model_path, checkpoint_path, {"options": options})
 
     def saved_so_far() -> str:
         done = model.trainer.epoch
@@ -180,7 +181,8 @@ def cmd_train(args) -> int:
     try:
         history = model.fit(x_train, y_train, max(0, args.epochs - model.trainer.epoch),
                             args.batch_size, validation_data=(x[val], y[val]) if n_val else None,
-                            on_epoch_end=keep, clip_grad_norm=args.clip_grad_norm)
+                            callbacks=[keep], clip_grad_norm=args.clip_grad_norm,
+                            augment=parse_augment(args.augment))
     except KeyboardInterrupt as stop:
         how = "terminated" if isinstance(stop, _Terminated) else "interrupted"
         print(f"\nscratchcnn: {how} in epoch {model.trainer.epoch + 1}; {saved_so_far()}",

@@ -1,4 +1,4 @@
-"""The torch.nn.Sequential equal to a scratchcnn Sequential (for the bridge tests)."""
+"""The torch.nn.Sequential equal to a scratchcnn Sequential (bridge tests, bench_train)."""
 
 import torch
 

@@ -1,0 +1,176 @@
+"""Data augmentation on NCHW batches: vectorised over the batch, seeded, composable.
+
+A transform is called as ``transform(x, rng)`` on a batch x (N, C, H, W) of pixels in
+[0, 1] with a ``numpy.random.Generator``, and returns a new batch of the same shape and
+dtype (x itself is never changed).  Every sample draws its own parameters, all at once.
+``fit(..., augment=...)`` applies one to each training batch, drawing from a Generator
+of its own whose state is part of the run's checkpoint, so a resumed run stays bit for
+bit the same.  :func:`parse` reads the command line's ``--augment`` text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["RandomShift", "RandomCrop", "RandomHorizontalFlip", "RandomErasing",
+           "RandomAffine", "Compose", "parse"]
+
+
+def _gather(xp: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """out[n, c, i, j] = xp[n, c, rows[n, i], cols[n, j]] for rows (N, H), cols (N, W)."""
+    n, c = xp.shape[:2]
+    return xp[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
+              rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class RandomCrop:
+    """Zero-pad by ``padding`` on every side, then cut a random ``size`` window from each
+    sample (torchvision's RandomCrop); the default size keeps the input's."""
+
+    def __init__(self, size=None, padding: int = 4):
+        self.size, self.padding = size, int(padding)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, _, h, w = x.shape
+        th, tw = (h, w) if self.size is None else ((self.size,) * 2 if isinstance(
+            self.size, int) else tuple(self.size))
+        p = self.padding
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        top = rng.integers(0, h + 2 * p - th + 1, n)
+        left = rng.integers(0, w + 2 * p - tw + 1, n)
+        return _gather(xp, top[:, None] + np.arange(th), left[:, None] + np.arange(tw))
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomShift(RandomCrop):
+    """Move each sample by a random whole number of pixels in [-max_shift, max_shift]
+    along each axis, filling with zeros (a crop of the input's size after padding)."""
+
+    def __init__(self, max_shift: int = 2):
+        super().__init__(None, max_shift)
+
+    def __repr__(self):
+        return f"RandomShift(max_shift={self.padding})"
+
+
+class RandomHorizontalFlip:
+    """Mirror each sample left to right with probability ``p`` (not for digits)."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = float(p)
+
+    def __call__(self, x, rng):
+        flip = rng.random(len(x)) < self.p
+        return np.where(flip[:, None, None, None], x[..., ::-1], x)
+
+    def __repr__(self):
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+class RandomErasing:
+    """With probability ``p``, set a random rectangle of each sample to ``value``: its area
+    a ``scale`` share of the image, its aspect ratio in ``ratio`` (Zhong et al., 2017)."""
+
+    def __init__(self, p: float = 0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
+        self.p, self.scale, self.ratio, self.value = float(p), scale, ratio, value
+
+    def __call__(self, x, rng):
+        n, _, h, w = x.shape
+        area = rng.uniform(*self.scale, n) * h * w
+        aspect = np.exp(rng.uniform(math.log(self.ratio[0]), math.log(self.ratio[1]), n))
+        eh = np.clip(np.sqrt(area * aspect).astype(int), 1, h)
+        ew = np.clip(np.sqrt(area / aspect).astype(int), 1, w)
+        top = (rng.random(n) * (h - eh + 1)).astype(int)
+        left = (rng.random(n) * (w - ew + 1)).astype(int)
+        erase = rng.random(n) < self.p
+        rows = (np.arange(h) >= top[:, None]) & (np.arange(h) < (top + eh)[:, None])
+        cols = (np.arange(w) >= left[:, None]) & (np.arange(w) < (left + ew)[:, None])
+        mask = erase[:, None, None] & rows[:, :, None] & cols[:, None, :]  # (N, H, W)
+        return np.where(mask[:, None], np.asarray(self.value, x.dtype), x)
+
+    def __repr__(self):
+        return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio})"
+
+
+class RandomAffine:
+    """Rotate by up to ``degrees``, scale by a factor in ``scale`` and move by up to
+    ``translate`` of the size, about the centre, bilinear, zeros outside (small ones
+    suit digits)."""
+
+    def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale=(0.9, 1.1)):
+        self.degrees, self.translate, self.scale = float(degrees), float(translate), scale
+
+    def __call__(self, x, rng):
+        n, c, h, w = x.shape
+        angle = np.deg2rad(rng.uniform(-self.degrees, self.degrees, n))
+        zoom = rng.uniform(*self.scale, n)
+        shift = rng.uniform(-self.translate, self.translate, (n, 2)) * (h, w)
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+        yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
+        # each output pixel reads the source point the inverse map sends it to
+        cos, sin = (np.cos(angle) / zoom)[:, None, None], (np.sin(angle) / zoom)[:, None, None]
+        ys = yy - shift[:, 0, None, None]
+        xs = xx - shift[:, 1, None, None]
+        src_y, src_x = cos * ys - sin * xs + cy, sin * ys + cos * xs + cx  # (N, H, W)
+        y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
+        fy, fx = (src_y - y0).astype(x.dtype), (src_x - x0).astype(x.dtype)
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))  # reads outside land on zeros
+        out = np.zeros_like(x)
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            for dx, wx in ((0, 1 - fx), (1, fx)):
+                r = np.clip(y0 + dy + 1, 0, h + 1)
+                q = np.clip(x0 + dx + 1, 0, w + 1)
+                values = xp[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
+                            r[:, None], q[:, None]]
+                out += values * (wy * wx)[:, None]
+        return out
+
+    def __repr__(self):
+        return f"RandomAffine(degrees={self.degrees}, translate={self.translate}, " \
+               f"scale={self.scale})"
+
+
+class Compose:
+    """The transforms one after the other."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, x, rng):
+        for t in self.transforms:
+            x = t(x, rng)
+        return x
+
+    def __repr__(self):
+        return f"Compose({self.transforms})"
+
+
+#: The names ``--augment`` knows, and what their one optional number sets.
+NAMES = {"shift": lambda v: RandomShift(int(v) if v else 2),
+         "crop": lambda v: RandomCrop(padding=int(v) if v else 4),
+         "flip": lambda v: RandomHorizontalFlip(float(v) if v else 0.5),
+         "erase": lambda v: RandomErasing(float(v) if v else 0.5),
+         "affine": lambda v: RandomAffine(float(v) if v else 10.0)}
+
+
+def parse(text: str | None):
+    """A transform from text like ``"shift:2,erase:0.25"`` (``NAME[:NUMBER]``, comma
+    separated, applied in that order); None for None or ``"none"``."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    steps = []
+    for part in text.split(","):
+        name, _, value = part.strip().partition(":")
+        if name not in NAMES:
+            raise ValueError(f"--augment: unknown transform {name!r}; choose from "
+                             f"{sorted(NAMES)} (e.g. 'shift:2,erase:0.25')")
+        try:
+            steps.append(NAMES[name](value))
+        except ValueError:
+            raise ValueError(f"--augment: {part!r}: the number after ':' is not "
+                             f"valid") from None
+    return steps[0] if len(steps) == 1 else Compose(steps)
