@@ -103,7 +103,12 @@ def joint_layout(x_shape: tuple, kernel_size: Pair, stride: Pair, pads: Pads,
     """How a convolution and the p x q, stride (p, q) max-pool after it are best computed
     together for a finite input of ``x_shape`` (N, C, H, W): ``"phases"`` or
     ``"banded"``; None when the two are best run one after the other."""
-    pp = PoolGeometry(ConvGeometry(x_shape, kernel_size, stride, pads, dilation), pool)
+    return _joint_layout(ConvGeometry(x_shape, kernel_size, stride, pads, dilation), pool)
+
+
+def _joint_layout(g: ConvGeometry, pool: Pair) -> str | None:
+    """:func:`joint_layout` of a geometry already built."""
+    pp = PoolGeometry(g, pool)
     if pp.hpo < 1 or pp.wpo < 1:
         return None
     if phases.applies(pp):
@@ -117,10 +122,10 @@ def conv_pool_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
     """``max_pool2d(conv2d(x), pool)`` for a finite x (N, C, H, W) computed together, as
     :func:`joint_layout` says: (out (N, O, Ho // p, Wo // q), saved)."""
     ws = workspace if workspace is not None else Workspace()
-    layout = joint_layout(x.shape, weight.shape[2:], stride, pads, dilation, pool)
+    g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
+    layout = _joint_layout(g, pool)
     if layout is None:
         raise ValueError("conv_pool_forward: this convolution and pool are not computed "
                          "together (joint_layout gives None)")
-    g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
     module = phases if layout == "phases" else banded
     return module.forward(x, weight, bias, g, ws, pool)
