@@ -41,8 +41,9 @@ def test_summary(capsys):
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     env = {**os.environ, "SCRATCHCNN_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "scratchcnn", "train", "--epochs", "2",
-                           "--batch-size", "64", "--out", str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "scratchcnn", "train", "--model", "lenet5",
+                           "--epochs", "2", "--batch-size", "64", "--augment", "none",
+                           "--lr", "1e-3", "--out", str(out)], capture_output=True,
                           text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return out, proc
@@ -71,6 +72,11 @@ def test_evaluate_and_summary_of_a_model_file(trained, capsys, monkeypatch):
         float(parse(proc.stdout)["test_accuracy"]), abs=1e-4)
     assert text.count("class=") == 10 and "confusion matrix" in text
     assert "Total params: 61,706" in run(capsys, "summary", str(out / "model.npz"))
+    model = sc.load(out / "model.npz")
+    x, y = sc.datasets.load_sample().test
+    flipped = run(capsys, "evaluate", str(out / "model.npz"), "--tta", "flip")
+    assert float(parse(flipped)["accuracy"]) == pytest.approx(
+        np.mean(model.predict(x, tta="flip") == y), abs=1e-4)
 
 
 def test_predict_an_image_file(trained, capsys, tmp_path):
@@ -152,7 +158,7 @@ def test_resume_continues_an_interrupted_run_bit_for_bit(tmp_path, capsys, monke
     assert main(args + ["--out", str(cut)]) == 130
     assert f"scratchcnn train --resume {cut}" in capsys.readouterr().err
     restore()
-    with pytest.raises(SystemExit, match="--lr 0.001, not 0.5"):
+    with pytest.raises(SystemExit, match="--lr 0.002, not 0.5"):
         main(["train", "--resume", str(cut), "--lr", "0.5"])
     assert main(["train", "--resume", str(cut)]) == 0
     resumed = parse(capsys.readouterr().out)
@@ -306,3 +312,15 @@ def test_progress_bars_go_to_stderr_and_results_to_stdout(monkeypatch, capsys):
     assert "epoch 1/1:" in bars and "/4 [" in bars and "batch/s" in bars
     assert "evaluate:" in bars and "/64 [" in bars and "img/s" in bars
     assert out.startswith("epoch 1/1 loss=") and "%|" not in out
+
+
+def test_a_photo_on_grey_paper_is_read_like_an_mnist_digit(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from scratchcnn.cli.examine import image_to_input
+    paper = np.full((84, 84), 200, np.uint8)
+    paper[20:64, 38:46] = 40  # a dark vertical stroke: a "1"
+    Image.fromarray(paper).save(tmp_path / "one.png")
+    x = image_to_input(str(tmp_path / "one.png"), (1, 28, 28))
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32
+    assert x[0, 0].max() == 0.0 and x.max() == 1.0  # paper at 0, the ink at 1
+    assert x[0, 14, 14] == 1.0 and x[0, 14, 3] == 0.0

@@ -81,8 +81,9 @@ def test_a_second_run_never_overwrites_the_first(finished_run, data, tmp_path):
                    f"metrics.json); --force overwrites it")
     assert (finished_run / "model.npz").read_bytes() == before
     # without --out, the next free numbered directory
-    for expected in ("runs/lenet5-tiny", "runs/lenet5-tiny-2"):
+    for expected in ("runs/convnet_bn_mini-tiny", "runs/convnet_bn_mini-tiny-2"):
         proc = scratchcnn("train", "--dataset", data, "--epochs", 1, cwd=tmp_path)
+        # (the default model, convnet_bn_mini, names the directories)
         assert proc.returncode == 0 and f"out={expected}" in proc.stdout, proc.stderr
         assert (tmp_path / expected / "model.npz").is_file()
     proc = scratchcnn("train", "--dataset", data, "--epochs", 1, "--out", finished_run,

@@ -208,3 +208,28 @@ def test_trainer_state_resumes_a_run_bit_for_bit():
                for t in (resumed.trainer, straight.trainer)]
     assert untimed[0] == untimed[1] and len(untimed[0]["loss"]) == 3
     assert resumed.trainer.epoch == 3
+
+
+def test_plain_floats_as_normalisation_are_stored_as_arrays(tmp_path):
+    model = models.lenet5(seed=0)
+    model.input_mean, model.input_std = 0.1307, 0.3081  # floats, not NumPy scalars
+    assert model.input_mean.dtype == np.float64 and model.input_mean.ndim == 0
+    x = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
+    same = sc.load(sc.save(model, tmp_path / "m"))
+    np.testing.assert_array_equal(same.predict_proba(x), model.predict_proba(x))
+    assert float(same.input_std) == 0.3081
+
+
+def test_flip_test_time_augmentation_averages_the_mirror_images_probabilities():
+    model = models.convnet_bn_mini(seed=0).astype(np.float64)
+    x = np.random.default_rng(1).random((5, 1, 28, 28))
+    plain, mirrored = model.predict_proba(x), model.predict_proba(x[..., ::-1])
+    np.testing.assert_allclose(model.predict_proba(x, tta="flip"), (plain + mirrored) / 2,
+                               rtol=1e-12, atol=1e-15)
+    y = np.arange(5)
+    expected = -np.mean(np.log(((plain + mirrored) / 2)[np.arange(5), y]))
+    assert model.evaluate(x, y, tta="flip")["loss"] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(model.predict(x, tta="flip"),
+                                  ((plain + mirrored) / 2).argmax(axis=1))
+    with pytest.raises(ValueError, match="tta must be None or 'flip', got 'rotate'"):
+        model.predict(x, tta="rotate")

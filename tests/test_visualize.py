@@ -14,7 +14,8 @@ Image = pytest.importorskip("PIL.Image")
 def run(tmp_path_factory):
     """A LeNet-5 run of two epochs on the bundled sample (model.npz and metrics.json)."""
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", "--epochs", "2", "--offline", "--out", str(out)]) == 0
+    assert main(["train", "--model", "lenet5", "--epochs", "2", "--offline", "--out",
+                 str(out)]) == 0
     return out
 
 

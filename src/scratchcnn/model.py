@@ -6,9 +6,9 @@ import numpy as np
 
 from . import checks, io
 from .layers.base import Layer
-from .losses import CrossEntropyLoss, softmax
+from .losses import CrossEntropyLoss, log_softmax, softmax
 from .progress import bar as progress_bar
-from .shapes import layer_macs
+from .shapes import layer_macs, receptive_field
 from .training import Trainer
 
 __all__ = ["Sequential", "load", "load_checkpoint", "Checkpoint"]
@@ -33,12 +33,30 @@ class Sequential:
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
         if (input_mean is None) != (input_std is None):
             raise ValueError("Sequential: give both input_mean and input_std, or neither")
-        self.input_mean = None if input_mean is None else np.asarray(input_mean, np.float64)
-        self.input_std = None if input_std is None else np.asarray(input_std, np.float64)
+        self.input_mean, self.input_std = input_mean, input_std
         self.trainer: Trainer | None = None
         self._run: list[Layer] | None = None
         #: JSON-able facts saved with the model (data set, class names, ...)
         self.meta: dict = {}
+
+    @property
+    def input_mean(self) -> np.ndarray | None:
+        """The pixel mean subtracted before the first layer: a float64 scalar array or one
+        value per channel (any number or sequence assigned is stored so)."""
+        return self._input_mean
+
+    @input_mean.setter
+    def input_mean(self, value):
+        self._input_mean = None if value is None else np.asarray(value, np.float64)
+
+    @property
+    def input_std(self) -> np.ndarray | None:
+        """The pixel standard deviation divided by after the mean (like input_mean)."""
+        return self._input_std
+
+    @input_std.setter
+    def input_std(self, value):
+        self._input_std = None if value is None else np.asarray(value, np.float64)
 
     # ------------------------------------------------------------------ forward/backward
     def _normalise(self, x):
@@ -179,23 +197,25 @@ class Sequential:
         return int(np.prod(self.output_shape((1, *x.shape[1:]))[1:]))
 
     def summary(self, input_shape: tuple) -> str:
-        """A table of each layer's output shape, parameters and multiply-accumulates.
+        """A table of each layer's output shape, parameters, multiply-accumulates and
+        receptive field (:func:`scratchcnn.shapes.receptive_field`).
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
         """
         shape = tuple(input_shape)
-        rows = [("Layer", "Output shape", "Params", "MACs")]
+        rows = [("Layer", "Output shape", "Params", "MACs", "Receptive field")]
         total_p = total_m = 0
-        for i, layer in enumerate(self.layers):
+        for i, (layer, field) in enumerate(zip(self.layers, receptive_field(self))):
             out = tuple(layer.output_shape((1, *shape)))[1:]
             p = sum(v.size for v in layer.params.values())
             m = layer_macs(layer, shape, out)
             index = f"{i:>{len(str(len(self.layers) - 1))}}"  # columns stay put past 9
-            rows.append((f"{index}: {layer!r}", str(out), f"{p:,}", f"{m:,}"))
+            rows.append((f"{index}: {layer!r}", str(out), f"{p:,}", f"{m:,}", str(field)))
             total_p, total_m, shape = total_p + p, total_m + m, out
-        widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        line = "-" * (sum(widths) + 6)
-        fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}"
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        line = "-" * (sum(widths) + 8)
+        fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}  " \
+              f"{{:>{widths[4]}}}"
         out_lines = [fmt.format(*rows[0]), line] + [fmt.format(*r) for r in rows[1:]] + [
             line, f"Input shape: {tuple(input_shape)}", f"Total params: {total_p:,}",
             f"Trainable params: {total_p:,}", f"Total MACs per sample: {total_m:,}"]
@@ -229,42 +249,55 @@ class Sequential:
         return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
                                 on_epoch_end, clip_grad_norm, callbacks, augment)
 
-    def _batches(self, x, batch_size, verbose: int = 0, what: str = "predict"):
+    def _batches(self, x, batch_size, verbose: int = 0, what: str = "predict", tta=None):
+        """(start, logits) per batch in evaluation mode.  ``tta='flip'``: the logits of the
+        mean of the probabilities for each image and its mirror image (test-time
+        augmentation: ``log((softmax(a) + softmax(b)) / 2)``, which softmax maps back to
+        that mean)."""
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if tta not in (None, "flip"):
+            raise ValueError(f"tta must be None or 'flip', got {tta!r}")
         was_training = self.training
         self.eval()
         bar = progress_bar(len(x), what, "img", enabled=verbose > 0)
         try:
             for start in range(0, len(x), batch_size):
                 out = self.forward(x[start:start + batch_size])
+                if tta == "flip":
+                    mirrored = self.forward(x[start:start + batch_size, ..., ::-1])
+                    out = np.logaddexp(log_softmax(out), log_softmax(mirrored)) - np.log(2.0)
                 bar.update(len(out))
                 yield start, out
         finally:
             bar.close()
             self.train(was_training)
 
-    def predict_proba(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    def predict_proba(self, x, batch_size: int = 256, verbose: int = 0, tta=None
+                      ) -> np.ndarray:
         """Class probabilities (N, classes), computed in batches in evaluation mode
-        (``verbose=1``: a progress bar on stderr)."""
+        (``verbose=1``: a progress bar on stderr; ``tta='flip'``: averaged with those of
+        the mirror images, for data whose classes a horizontal flip keeps)."""
         x = checks.images(x, self)
         return np.concatenate([softmax(out) for _, out in
-                               self._batches(x, batch_size, verbose)])
+                               self._batches(x, batch_size, verbose, tta=tta)])
 
-    def predict(self, x, batch_size: int = 256, verbose: int = 0) -> np.ndarray:
+    def predict(self, x, batch_size: int = 256, verbose: int = 0, tta=None) -> np.ndarray:
         """Class indices (N,), int64."""
         x = checks.images(x, self)
         return np.concatenate([out.argmax(axis=1) for _, out in
-                               self._batches(x, batch_size, verbose)]).astype(np.int64)
+                               self._batches(x, batch_size, verbose, tta=tta)]
+                              ).astype(np.int64)
 
-    def evaluate(self, x, y, batch_size: int = 256, loss=None, verbose: int = 0) -> dict:
+    def evaluate(self, x, y, batch_size: int = 256, loss=None, verbose: int = 0,
+                 tta=None) -> dict:
         """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode."""
         loss = loss or CrossEntropyLoss()
         x = checks.images(x, self)
         y = checks.targets(y, len(x), self.outputs(x), loss)
         total, correct = 0.0, 0
-        for start, out in self._batches(x, batch_size, verbose, "evaluate"):
+        for start, out in self._batches(x, batch_size, verbose, "evaluate", tta):
             yb = y[start:start + len(out)]
             total += loss.forward(out, yb) * len(out)
             if yb.ndim == 1:

@@ -8,6 +8,7 @@ many parameters does the layer have?"), with PyTorch's formula::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral
 
 from .textbook import output_size
@@ -18,6 +19,8 @@ __all__ = [
     "pool_output_size",
     "conv_params",
     "count_params",
+    "ReceptiveField",
+    "receptive_field",
 ]
 
 
@@ -104,3 +107,54 @@ def layer_macs(layer, input_shape: tuple, output_shape: tuple) -> int:
     if w.ndim == 4:  # Conv2d: every output value is a dot product of C*kh*kw terms
         return math.prod(output_shape) * math.prod(w.shape[1:])
     return math.prod(output_shape) * w.shape[1]  # Linear
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """What one output value of a layer sees of the network's input.
+
+    ``size``: (h, w) input pixels in its window (``None`` after ``Flatten``: every unit of a
+    fully connected layer sees the whole input); ``jump``: input pixels between two
+    neighbouring outputs (the product of the strides so far); ``start``: the centre of the
+    first output's window, in input pixel coordinates (negative where padding reaches out).
+    """
+
+    layer: str
+    size: tuple[int, int] | None
+    jump: tuple[int, int]
+    start: tuple[float, float]
+
+    def __str__(self):
+        return "whole input" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+
+
+def receptive_field(layers) -> list[ReceptiveField]:
+    """The receptive field after each layer of a model, a list of layers, or one layer.
+
+    For a window of ``k`` pixels, dilation ``d``, stride ``s`` and padding ``p`` (span
+    ``k' = d(k - 1) + 1``), with ``r``, ``j``, ``c`` the size, jump and start before it::
+
+        r_out = r + (k' - 1) * j        j_out = j * s        c_out = c + ((k' - 1) / 2 - p) * j
+
+    Layers without a window (activations, normalisation, dropout) keep the field as it is.
+    The size counts padded pixels too, so it can exceed the image.
+    """
+    layers = list(getattr(layers, "layers", None) or
+                  (layers if isinstance(layers, (list, tuple)) else [layers]))
+    size, jump, start = [1, 1], [1, 1], [0.0, 0.0]
+    whole = False
+    fields = []
+    for layer in layers:
+        name = type(layer).__name__
+        if name in ("Flatten", "Linear"):
+            whole = True
+        elif hasattr(layer, "kernel_size") and not whole:
+            pads = layer._pads() if hasattr(layer, "_pads") else layer.pads
+            for axis in (0, 1):
+                span = layer.dilation[axis] * (layer.kernel_size[axis] - 1) + 1
+                start[axis] += ((span - 1) / 2 - pads[axis][0]) * jump[axis]
+                size[axis] += (span - 1) * jump[axis]
+                jump[axis] *= layer.stride[axis]
+        fields.append(ReceptiveField(name, None if whole else (size[0], size[1]),
+                                     (jump[0], jump[1]), (start[0], start[1])))
+    return fields

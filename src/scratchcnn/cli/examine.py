@@ -17,7 +17,7 @@ def cmd_evaluate(args) -> int:
     model = common.load_model(args.model)
     data = common.load_data(args.dataset or _trained_on(model), args.offline)
     x, y = data.test
-    pred = model.predict(x, verbose=1)
+    pred = model.predict(x, verbose=1, tta=args.tta)
     k = int(max(pred.max(), y.max())) + 1
     cm = confusion_matrix(y, pred, k)
     names = model.meta.get("classes") or [str(i) for i in range(k)]
@@ -48,8 +48,9 @@ def _trained_on(model) -> str:
 
 
 def image_to_input(path: str, shape: tuple) -> np.ndarray:
-    """A PNG/JPEG as the model's input (C, H, W) in [0, 1]: grayscale, resized, and turned
-    to MNIST polarity (light strokes on a dark background) if its background is light."""
+    """A PNG/JPEG as the model's input (C, H, W) in [0, 1]: grayscale, resized, turned to
+    MNIST polarity (light strokes on a dark background) if its background is light, and
+    stretched so that the background (the border's median) is 0 and the brightest pixel 1."""
     try:
         from PIL import Image
     except ImportError:
@@ -62,9 +63,15 @@ def image_to_input(path: str, shape: tuple) -> np.ndarray:
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise SystemExit(f"scratchcnn: cannot read image {path}: {err}")
     x = x[None] if c == 1 else x.transpose(2, 0, 1)
-    border = np.concatenate([x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(),
-                             x[:, :, -1].ravel()])
-    return 1.0 - x if border.mean() > 0.5 else x
+    border = lambda v: np.concatenate([v[:, 0].ravel(), v[:, -1].ravel(),  # noqa: E731
+                                       v[:, :, 0].ravel(), v[:, :, -1].ravel()])
+    if border(x).mean() > 0.5:
+        x = 1.0 - x
+    # a photo's paper is grey, not black: its level becomes 0 and the strokes' peak 1,
+    # as in MNIST (an image that is already so is left as it is)
+    background = float(np.median(border(x)))
+    return np.clip((x - background) / max(float(x.max()) - background, 1e-6), 0.0, 1.0
+                   ).astype(np.float32)
 
 
 def cmd_predict(args) -> int:

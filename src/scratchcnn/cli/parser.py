@@ -75,14 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, **kw):
         return sub.add_parser(name, parents=[verbose], **kw)
-    t = command("train", help="train a model (default: LeNet-5 on MNIST)")
-    t.add_argument("--model", default="lenet5", choices=sorted(set(MODELS) - {"alexnet", "vgg16"}))
+    t = command("train", help="train a model (default: convnet_bn_mini on MNIST, with small "
+                "random rotations, shifts and zooms)")
+    t.add_argument("--model", default="convnet_bn_mini",
+                   choices=sorted(set(MODELS) - {"alexnet", "vgg16"}))
     t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or a directory "
                    "holding the four MNIST-style IDX files")
-    t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=15)
-    t.add_argument("--batch-size", type=_int_in(1), default=64)
+    t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=20)
+    t.add_argument("--batch-size", type=_int_in(1), default=32)
     t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
-    t.add_argument("--lr", type=_float_in(0), default=1e-3, help="learning rate (> 0)")
+    t.add_argument("--lr", type=_float_in(0), default=2e-3, help="learning rate (> 0)")
     t.add_argument("--schedule", default="cosine", choices=["none", "step", "cosine"],
                    help="cosine: from --lr down to 0, updated before every batch; step: "
                    "x0.1 every third of the epochs")
@@ -90,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the training images held out for validation, in [0, 1)")
     t.add_argument("--clip-grad-norm", type=_float_in(0), default=None, metavar="MAX_NORM",
                    help="scale the gradients so that their global L2 norm is at most this")
-    t.add_argument("--augment", type=_augment, default=None, metavar="SPEC",
+    t.add_argument("--augment", type=_augment, default="affine:10", metavar="SPEC",
                    help="augment every training batch: NAME[:NUMBER],... from shift "
                    "(pixels), crop (padding), flip (probability), erase (probability), "
-                   "affine (degrees), e.g. 'shift:2,erase:0.25'")
+                   "affine (degrees, with shifts up to 10%% and zooms of 0.9-1.1), e.g. "
+                   "'shift:2,erase:0.25'; default affine:10, 'none' for none")
     t.add_argument("--seed", type=_int_in(0), default=0)
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET, or "
                    "runs/MODEL-DATASET-2, -3, ... when that holds a run already)")
@@ -105,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model")
     e.add_argument("--dataset", help="default: the data set the model was trained on")
     e.add_argument("--plot", action="store_true", help="also write the confusion matrix PNG")
+    for cmd in (t, e):
+        cmd.add_argument("--tta", choices=["flip"], default=None,
+                         help="test-time augmentation: average each test image's "
+                         "probabilities with its mirror image's (for classes a horizontal "
+                         "flip keeps, such as clothes; not digits)")
     p = command("predict", help="classify image files (PNG/JPEG, needs Pillow)")
     p.add_argument("model")
     p.add_argument("images", nargs="+")

@@ -196,12 +196,12 @@ def cmd_train(args) -> int:
             signal.signal(signal.SIGTERM, previous)
     # a resumed run counts the time of the epochs it had done before, too
     train_time = time.perf_counter() - start + sum(history.history.get("time", [])[:done_before])
-    result = model.evaluate(x_test, y_test, verbose=1)
+    result = model.evaluate(x_test, y_test, verbose=1, tta=args.tta)
     model_path = model.save(model_path)
     metrics = {"test_loss": result["loss"], "test_accuracy": result["accuracy"],
                "train_seconds": train_time, "history": history.history, **model.meta,
                "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size,
-               "epochs": args.epochs, "seed": args.seed}
+               "epochs": args.epochs, "seed": args.seed, "tta": args.tta}
     metrics_path = os.path.join(out, "metrics.json")
     atomic_write(metrics_path, lambda f: f.write(json.dumps(metrics, indent=2).encode()))
     curves = os.path.join(out, "curves.png")

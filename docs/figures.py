@@ -1,0 +1,221 @@
+"""Draw the documentation's figures from the library itself: python docs/figures.py [OUT_DIR].
+
+Every number in a figure is computed by scratchcnn here (nothing is drawn by hand); the
+PNGs land in docs/figures/ unless OUT_DIR is given.  ``--quick`` trains the tutorial's
+model on 500 images for one epoch (the tests use it to check this script runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+import scratchcnn as sc
+import scratchcnn.transforms
+from scratchcnn import pictures, textbook
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _grid(ax, values, title, highlight=None, fmt="{:g}", cmap="Blues"):
+    """One matrix with its numbers written in; ``highlight``: (row0, row1, col0, col1)."""
+    values = np.asarray(values)
+    ax.imshow(values, cmap=cmap, vmin=min(values.min(), 0), vmax=max(values.max(), 1))
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+    if highlight is not None:
+        r0, r1, c0, c1 = highlight
+        ax.add_patch(_pyplot().Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False,
+                                         edgecolor="red", linewidth=2))
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def notebook_conv():
+    """The notebook's example: 8x8 input 0..63, two 3x3 filters 0..17, bias 1."""
+    x = np.arange(64, dtype=np.float64).reshape(1, 8, 8)
+    conv = sc.Conv2d(1, 2, 3).astype(np.float64)
+    conv.params["weight"] = np.arange(18, dtype=np.float64).reshape(2, 1, 3, 3)
+    conv.params["bias"] = np.ones(2)
+    return x, conv
+
+
+def convolution_window(out_dir):
+    x, conv = notebook_conv()
+    y = conv.forward(x)
+    w = conv.params["weight"][0, 0]
+    window = x[0, :3, :3]
+    terms = " + ".join(f"{int(a)}·{int(b)}" for a, b in zip(window.ravel(), w.ravel()))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [8, 3, 6]})
+    _grid(axes[0], x[0], "input x (8x8)", (0, 3, 0, 3))
+    _grid(axes[1], w, "filter 0 (3x3)")
+    _grid(axes[2], y[0], "output y[0] (6x6)", (0, 1, 0, 1))
+    fig.suptitle(f"y[0, 0, 0] = {terms} + 1 = {int(y[0, 0, 0])}", fontsize=9)
+    return _save(fig, out_dir, "convolution-window.png")
+
+
+def im2col_figure(out_dir):
+    x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
+    cols = textbook.im2col(x, (3, 3))
+    counts = textbook.col2im(np.ones_like(cols), x.shape, (3, 3))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [4, 4, 4]})
+    _grid(axes[0], x[0, 0], "x (4x4); window of output (0, 0)", (0, 3, 0, 3))
+    _grid(axes[1], cols, f"im2col(x, 3x3): {cols.shape[0]}x{cols.shape[1]}, "
+                         "one column per window", (0, 9, 0, 1))
+    _grid(axes[2], counts[0, 0], "col2im(ones): windows per pixel", cmap="Oranges")
+    return _save(fig, out_dir, "im2col.png")
+
+
+def pooling_backward(out_dir):
+    a = np.array([[[1, 3, 2, 9], [5, 4, 0, 7], [8, 6, 3, 1], [2, 0, 4, 5]]], np.float64)
+    pool = sc.MaxPool2d(2)
+    p = pool.forward(a)
+    d = pool.backward(np.array([[[1.0, 2.0], [3.0, 4.0]]]))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    _grid(axes[0], a[0], "input (4x4)", (0, 2, 0, 2))
+    _grid(axes[1], p[0], "max-pooled (2x2)", (0, 1, 0, 1))
+    _grid(axes[2], d[0], "backward of dout = [[1, 2], [3, 4]]", cmap="Oranges")
+    fig.suptitle("each window's gradient goes to the pixel that held its maximum", fontsize=9)
+    return _save(fig, out_dir, "pooling-backward.png")
+
+
+def receptive_fields(out_dir):
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4))
+    impulse = np.zeros((1, 1, 11, 11))
+    impulse[0, 0, 5, 5] = 1
+    for ax, depth in zip(axes, (1, 2, 3)):
+        layers = [sc.Conv2d(1, 1, 3, padding=1, bias=False).astype(np.float64)
+                  for _ in range(depth)]
+        for layer in layers:
+            layer.params["weight"] = np.ones((1, 1, 3, 3))
+        out = sc.Sequential(layers).forward(impulse)[0, 0]
+        field = sc.shapes.receptive_field(layers)[-1]
+        _grid(ax, out, f"{depth} x conv 3x3: receptive field {field}", cmap="Greens")
+    fig.suptitle("one input pixel through stacked 3x3 convolutions (all weights 1): "
+                 "how many paths reach each output", fontsize=9)
+    return _save(fig, out_dir, "receptive-field.png")
+
+
+def output_size(out_dir):
+    """The notebook's third question along one axis: 20 pixels, kernel 3, stride 2."""
+    size, kernel, stride = 20, 3, 2
+    n_out = sc.conv_output_size(size, kernel, stride)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    for i in range(size):
+        ax.add_patch(plt.Rectangle((i, 0), 1, 1, fill=False, edgecolor="grey"))
+        ax.text(i + 0.5, 0.5, str(i), ha="center", va="center", fontsize=8)
+    for k in range(n_out):
+        left, level = k * stride, 1.3 + 0.35 * (k % 2)
+        ax.plot([left + 0.1, left + kernel - 0.1], [level, level], color="tab:blue", lw=3)
+        ax.text(left + kernel / 2, level + 0.12, f"out {k}", ha="center", fontsize=7)
+    ax.text(size - 0.5, 1.45, "pixel 19 is\nin no window", ha="center", fontsize=7,
+            color="tab:red")
+    ax.set_xlim(-0.5, size + 0.5)
+    ax.set_ylim(-0.2, 2.4)
+    ax.axis("off")
+    ax.set_title(f"floor(({size} + 2*0 - {kernel}) / {stride}) + 1 = {n_out} windows of "
+                 f"{kernel} pixels, {stride} apart", fontsize=9)
+    return _save(fig, out_dir, "output-size.png")
+
+
+def networks(out_dir):
+    """Parameters and multiply-accumulates of the zoo's three famous networks."""
+    names = ["lenet5", "alexnet", "vgg16"]
+    params, macs = [], []
+    for name in names:
+        model = sc.models.MODELS[name]()
+        params.append(sc.count_params(model))
+        last = model.summary(sc.models.INPUT_SHAPES[name]).splitlines()[-1]
+        macs.append(int(last.split(": ")[1].replace(",", "")))
+        del model
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, values, title in ((axes[0], params, "parameters"),
+                              (axes[1], macs, "multiply-accumulates per image")):
+        bars = ax.bar(["LeNet-5", "AlexNet", "VGG-16"], values, color="tab:blue")
+        ax.set_yscale("log")
+        ax.set_title(title + " (log scale)", fontsize=9)
+        for bar, v in zip(bars, values):
+            ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:,}", ha="center",
+                    va="bottom", fontsize=7)
+    return _save(fig, out_dir, "networks.png")
+
+
+def tutorial_pictures(out_dir, quick: bool):
+    data = sc.datasets.load_sample()
+    (x, y), (x_test, _) = data.train, data.test
+    if quick:
+        x, y = x[:500], y[:500]
+    model = sc.models.convnet_bn_mini(seed=0)
+    model.input_mean, model.input_std = x.mean(), x.std()
+    epochs = 1 if quick else 20
+    model.fit(x, y, epochs=epochs, batch_size=32, optimizer=sc.Adam(2e-3), seed=0, verbose=0,
+              scheduler=sc.CosineAnnealingLR(epochs, per_batch=True),
+              augment=sc.transforms.RandomAffine(10))
+    paths = [pictures.plot_filters(model, os.path.join(out_dir, "tutorial-filters.png"))]
+    index, layer, maps = pictures.conv_outputs(model, x_test[0])[0]
+    paths.append(pictures.plot_feature_maps(index, layer, maps, x_test[0],
+                                            os.path.join(out_dir, "tutorial-feature-maps.png")))
+    return paths
+
+
+def digit_photo(out_dir):
+    """A 'photo' of a handwritten digit: a test image of the bundled sample, enlarged,
+    dark ink on light paper with uneven light and grain (what ``predict`` must cope with)."""
+    from PIL import Image
+    data = sc.datasets.load_sample()
+    sevens = data.test[0][data.test[1] == 7, 0]
+    typical = np.argmax((sevens * sevens.mean(axis=0)).sum(axis=(1, 2)))  # nearest the mean
+    image, label = sevens[typical], 7
+    big = np.asarray(Image.fromarray((image * 255).astype(np.uint8)).resize((224, 224),
+                                                                          Image.BICUBIC))
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:224, 0:224]
+    paper = 235 - 25 * (xx + yy) / 448 + rng.normal(0, 4, (224, 224))
+    photo = np.clip(paper - big / 255 * 190, 0, 255).astype(np.uint8)
+    path = os.path.join(out_dir, f"digit-{label}.png")
+    Image.fromarray(np.stack([photo, photo, (photo * 0.97).astype(np.uint8)], -1)).save(path)
+    return path
+
+
+def _save(fig, out_dir, name):
+    path = os.path.join(out_dir, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", nargs="?", default=os.path.join(HERE, "figures"))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    paths = [convolution_window(args.out_dir), im2col_figure(args.out_dir),
+             pooling_backward(args.out_dir), receptive_fields(args.out_dir),
+             output_size(args.out_dir), networks(args.out_dir),
+             digit_photo(args.out_dir), *tutorial_pictures(args.out_dir, args.quick)]
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
