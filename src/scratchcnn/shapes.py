@@ -149,7 +149,7 @@ def receptive_field(layers) -> list[ReceptiveField]:
         if name in ("Flatten", "Linear"):
             whole = True
         elif hasattr(layer, "kernel_size") and not whole:
-            pads = layer._pads() if hasattr(layer, "_pads") else layer.pads
+            pads = layer.pads  # ((top, bottom), (left, right)), 'same' resolved
             for axis in (0, 1):
                 span = layer.dilation[axis] * (layer.kernel_size[axis] - 1) + 1
                 start[axis] += ((span - 1) / 2 - pads[axis][0]) * jump[axis]
