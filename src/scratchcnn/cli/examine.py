@@ -47,6 +47,12 @@ def _trained_on(model) -> str:
         model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
 
 
+def _border(x: np.ndarray) -> np.ndarray:
+    """The pixels along the four edges of x (C, H, W), flattened."""
+    return np.concatenate([x[:, 0].ravel(), x[:, -1].ravel(), x[:, :, 0].ravel(),
+                           x[:, :, -1].ravel()])
+
+
 def image_to_input(path: str, shape: tuple) -> np.ndarray:
     """A PNG/JPEG as the model's input (C, H, W) in [0, 1]: grayscale, resized, turned to
     MNIST polarity (light strokes on a dark background) if its background is light, and
@@ -63,13 +69,11 @@ def image_to_input(path: str, shape: tuple) -> np.ndarray:
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise SystemExit(f"scratchcnn: cannot read image {path}: {err}")
     x = x[None] if c == 1 else x.transpose(2, 0, 1)
-    border = lambda v: np.concatenate([v[:, 0].ravel(), v[:, -1].ravel(),  # noqa: E731
-                                       v[:, :, 0].ravel(), v[:, :, -1].ravel()])
-    if border(x).mean() > 0.5:
+    if _border(x).mean() > 0.5:
         x = 1.0 - x
     # a photo's paper is grey, not black: its level becomes 0 and the strokes' peak 1,
     # as in MNIST (an image that is already so is left as it is)
-    background = float(np.median(border(x)))
+    background = float(np.median(_border(x)))
     return np.clip((x - background) / max(float(x.max()) - background, 1e-6), 0.0, 1.0
                    ).astype(np.float32)
 
