@@ -91,7 +91,7 @@ def test_each_part_imports_only_what_is_below_it():
 def test_no_source_file_is_over_400_lines_and_the_textbook_is_short():
     sizes = {module_name(p): len(p.read_text().splitlines()) for p in SOURCES}
     assert max(sizes.values()) <= 400, max(sizes.items(), key=lambda kv: kv[1])
-    assert sizes["textbook"] <= 220
+    assert sizes["textbook"] <= 260  # grouped convolution and adaptive pooling joined it
 
 
 def test_the_subpackages_are_attributes():

@@ -20,8 +20,9 @@ learnable arrays in ``layer.params`` and their gradients in ``layer.grads``.  Se
 from . import datasets, kernels, losses, models, optim, textbook
 from .backend import use, using
 from .io import save, save_checkpoint
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Layer,
-                     LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
+                     Flatten, Layer, LeakyReLU, Linear, MaxPool2d, ReLU, Residual, Sigmoid,
+                     Tanh)
 from .losses import CrossEntropyLoss, MSELoss
 from .model import Sequential, load, load_checkpoint
 from .onnx_export import export_onnx
@@ -31,7 +32,8 @@ from .shapes import conv_output_size, count_params, pool_output_size
 
 __version__ = "0.1.0"
 
-__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "Flatten", "ReLU",
+__all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Residual",
+           "Linear", "Flatten", "ReLU",
            "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm1d", "BatchNorm2d",
            "Sequential", "CrossEntropyLoss", "MSELoss", "SGD", "AdaGrad", "RMSprop", "Adam",
            "AdamW", "StepLR", "CosineAnnealingLR", "save", "load", "save_checkpoint",

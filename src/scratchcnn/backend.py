@@ -29,11 +29,17 @@ class TextbookPath:
     fuses = False
 
     def conv2d_forward(self, x, weight, bias, stride, pads, dilation, workspace):
+        groups = x.shape[1] // weight.shape[1]  # weight (O, C/groups, kh, kw)
         with np.errstate(invalid="ignore"):  # NaN and inf in x: NaN, silently, as PyTorch
+            if groups > 1:
+                return textbook.grouped_conv2d_forward(x, weight, bias, groups, stride, pads,
+                                                       dilation)
             return textbook.conv2d_forward(x, weight, bias, stride, pads, dilation)
 
     def conv2d_backward(self, dout, weight, saved, need_dx, workspace):
         with np.errstate(invalid="ignore"):
+            if isinstance(saved, list):  # one saved dict a group
+                return textbook.grouped_conv2d_backward(dout, weight, saved, need_dx)
             return textbook.conv2d_backward(dout, weight, saved, need_dx)
 
     def max_pool2d_forward(self, x, kernel_size, stride, pads, dilation):
@@ -47,6 +53,12 @@ class TextbookPath:
 
     def avg_pool2d_backward(self, dout, saved):
         return textbook.avg_pool2d_backward(dout, saved)
+
+    def adaptive_avg_pool2d_forward(self, x, output_size):
+        return textbook.adaptive_avg_pool2d_forward(x, output_size)
+
+    def adaptive_avg_pool2d_backward(self, dout, saved):
+        return textbook.adaptive_avg_pool2d_backward(dout, saved)
 
 
 class FastPath:
@@ -63,6 +75,8 @@ class FastPath:
     max_pool2d_backward = staticmethod(kernels.max_pool2d_backward)
     avg_pool2d_forward = staticmethod(kernels.avg_pool2d_forward)
     avg_pool2d_backward = staticmethod(kernels.avg_pool2d_backward)
+    adaptive_avg_pool2d_forward = staticmethod(kernels.adaptive_avg_pool2d_forward)
+    adaptive_avg_pool2d_backward = staticmethod(kernels.adaptive_avg_pool2d_backward)
 
 
 PATHS = {"textbook": TextbookPath(), "fast": FastPath()}

@@ -33,9 +33,11 @@ FORMAT = "scratchcnn-model"
 CHECKPOINT_FORMAT = "scratchcnn-checkpoint"
 VERSION = 1
 LAYER_TYPES = {cls.__name__: cls for cls in (
-    L.Conv2d, L.MaxPool2d, L.AvgPool2d, L.Linear, L.Flatten, L.ReLU, L.LeakyReLU, L.Sigmoid,
-    L.Tanh, L.Dropout, L.BatchNorm1d, L.BatchNorm2d)}
+    L.Conv2d, L.MaxPool2d, L.AvgPool2d, L.AdaptiveAvgPool2d, L.Linear, L.Flatten, L.ReLU,
+    L.LeakyReLU, L.Sigmoid, L.Tanh, L.Dropout, L.BatchNorm1d, L.BatchNorm2d, L.Residual)}
 _ARCH_KEY = "__architecture__"
+#: How deep containers (Residual blocks) may nest in a file's architecture.
+MAX_NESTING = 8
 _RUN_KEY = "__run__"  # a checkpoint's JSON: trainer state (less its arrays) and settings
 
 
@@ -43,8 +45,7 @@ def architecture(model) -> dict:
     """The JSON-able description of a :class:`~scratchcnn.model.Sequential` saved with it."""
     return {
         "format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
-        "layers": [{"type": type(layer).__name__, "config": layer.config()}
-                   for layer in model.layers],
+        "layers": [L.layer_spec(layer) for layer in model.layers],
         "input_mean": None if model.input_mean is None else model.input_mean.tolist(),
         "input_std": None if model.input_std is None else model.input_std.tolist(),
         "meta": getattr(model, "meta", {}),
@@ -182,36 +183,53 @@ class ModelFile:
         specs = arch.get("layers")
         if not isinstance(specs, list) or not specs:
             self.fail("the architecture lists no layers")
-        configs = [self._config(i, spec) for i, spec in enumerate(specs)]
-        self._check_state(specs, configs)
-        self.layers = []
-        for i, (spec, cfg) in enumerate(zip(specs, configs)):
-            try:
-                self.layers.append(LAYER_TYPES[spec["type"]](**cfg))
-            except (TypeError, ValueError) as err:
-                self.fail(f"layer {i} ({spec['type']}): {err}")
+        self._check_state(specs)
+        self.layers = [self._build(str(i), spec) for i, spec in enumerate(specs)]
 
-    def _config(self, i: int, spec) -> dict:
-        """Layer i's constructor arguments, JSON lists as tuples; checked for shape only."""
+    def _config(self, where: str, spec, depth: int = 0) -> tuple[type, dict]:
+        """The class and constructor arguments of the layer spec at ``where`` (``'3'``,
+        ``'3.body.0'``), JSON lists as tuples; checked for form only."""
+        if depth > MAX_NESTING:
+            self.fail(f"layer {where}: containers nested deeper than {MAX_NESTING}")
         if not isinstance(spec, dict) or set(spec) != {"type", "config"}:
-            self.fail(f"layer {i} is not {{'type': ..., 'config': {{...}}}}")
+            self.fail(f"layer {where} is not {{'type': ..., 'config': {{...}}}}")
         if spec["type"] not in LAYER_TYPES:
-            self.fail(f"layer {i} has unknown type {spec['type']!r}")
+            self.fail(f"layer {where} has unknown type {spec['type']!r}")
         if not isinstance(spec["config"], dict):
-            self.fail(f"layer {i} ({spec['type']}): config is not a JSON object")
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
+            self.fail(f"layer {where} ({spec['type']}): config is not a JSON object")
+        return LAYER_TYPES[spec["type"]], {k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in spec["config"].items()}
 
-    def _check_state(self, specs, configs) -> None:
+    @staticmethod
+    def _inner(where: str, depth: int, visit):
+        """What a container calls for the spec it holds under ``name`` (``'body.0'``)."""
+        return lambda spec, name: visit(f"{where}.{name}", spec, depth + 1)
+
+    def _shapes(self, where: str, spec, depth: int = 0) -> dict[str, tuple]:
+        cls, cfg = self._config(where, spec, depth)
+        try:
+            return cls.state_shapes(cfg, self._inner(where, depth, self._shapes))
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            self.fail(f"layer {where} ({spec['type']}): bad config {cfg} "
+                      f"({type(err).__name__}: {err})")
+
+    def _build(self, where: str, spec, depth: int = 0):
+        cls, cfg = self._config(where, spec, depth)
+        try:
+            return cls.from_config(cfg, self._inner(where, depth, self._build))
+        except ModelFileError:
+            raise
+        except (TypeError, ValueError) as err:
+            self.fail(f"layer {where} ({spec['type']}): {err}")
+
+    def _check_state(self, specs) -> None:
         """The stored arrays are exactly those the layers hold, in shape, float, finite:
         checked before any layer is built, so the architecture decides no allocation."""
         expected = {}
-        for i, (spec, cfg) in enumerate(zip(specs, configs)):
-            try:
-                shapes = LAYER_TYPES[spec["type"]].state_shapes(cfg)
-            except (KeyError, TypeError, ValueError) as err:
-                self.fail(f"layer {i} ({spec['type']}): bad config {cfg} "
-                          f"({type(err).__name__}: {err})")
-            expected.update({f"{i}.{k}": shape for k, shape in shapes.items()})
+        for i, spec in enumerate(specs):
+            expected.update({f"{i}.{k}": shape for k, shape in self._shapes(str(i), spec).items()})
         missing, extra = sorted(set(expected) - set(self.state)), \
             sorted(set(self.state) - set(expected))
         if missing or extra:

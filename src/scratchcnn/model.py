@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks, io
-from .layers.base import Layer
+from .layers.container import Stack
 from .losses import CrossEntropyLoss, log_softmax, softmax
 from .progress import bar as progress_bar
 from .shapes import layer_macs, receptive_field
@@ -14,28 +14,26 @@ from .training import Trainer
 __all__ = ["Sequential", "load", "load_checkpoint", "Checkpoint"]
 
 
-class Sequential:
-    """Layers applied in order; ``backward`` runs them in reverse.
+class Sequential(Stack):
+    """Layers applied in order; ``backward`` runs them in reverse (a :class:`Stack` that
+    trains: ``fit``, ``evaluate``, ``predict``, ``summary``, ``save``).
 
     ``input_mean`` and ``input_std`` (scalars or per-channel) are the normalisation the
     model was trained with.  They belong to the model and are saved with it: images enter
-    as pixels in [0, 1] and the model normalises them itself.
+    as the model's training data did and the model normalises them itself.
 
     ``state_dict()`` numbers layers from 0, parameter-free layers included, as
     ``torch.nn.Sequential``: ``[Conv2d, ReLU, MaxPool2d, Conv2d]`` gives ``'0.weight'``,
-    ``'0.bias'``, ``'3.weight'``, ``'3.bias'``.
+    ``'0.bias'``, ``'3.weight'``, ``'3.bias'``; a :class:`~scratchcnn.Residual` at 4 gives
+    ``'4.body.0.weight'``.
     """
 
     def __init__(self, layers, input_mean=None, input_std=None):
-        self.layers = list(layers)
-        for i, layer in enumerate(self.layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Layer")
+        super().__init__(layers)
         if (input_mean is None) != (input_std is None):
             raise ValueError("Sequential: give both input_mean and input_std, or neither")
         self.input_mean, self.input_std = input_mean, input_std
         self.trainer: Trainer | None = None
-        self._run: list[Layer] | None = None
         #: JSON-able facts saved with the model (data set, class names, ...)
         self.meta: dict = {}
 
@@ -73,125 +71,19 @@ class Sequential:
         inv = (1.0 / self.input_std).reshape(shape).astype(dtype)
         return (x.astype(dtype, copy=False) - mean) * inv
 
-    #: Let a layer compute itself together with the next where that is faster
-    #: (:meth:`Layer.fuses_with`: a convolution and its max-pool on the fast path); the
-    #: same function and gradients either way.
-    fuse_layers = True
-
     def forward(self, x) -> np.ndarray:
-        x = self._normalise(x)
-        self._run = []  # the layers that ran, last to backward first
-        i, layers = 0, self.layers
-        while i < len(layers):
-            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if self.fuse_layers and after is not None and layer.fuses_with(after, x):
-                x = layer.forward_fused(x, after)
-                after.forget()
-                i += 2
-            else:
-                x = layer.forward(x)
-                i += 1
-            self._run.append(layer)
-        return x
+        return super().forward(self._normalise(x))
 
     __call__ = forward
 
     def backward(self, dout) -> np.ndarray | None:
-        if self._run is None:
-            raise ValueError("Sequential: backward called before forward")
-        for layer in reversed(self._run):
-            dout = layer.backward(dout)
-            if dout is None:
-                return None
-        if self.input_std is not None:
+        dout = super().backward(dout)
+        if dout is not None and self.input_std is not None:
             shape = (-1, 1, 1) if self.input_std.ndim == 1 else ()
             dout = dout / self.input_std.reshape(shape).astype(dout.dtype)
         return dout
 
-    # ------------------------------------------------------------------ parameters
-    def named_parameters(self):
-        """(name, array, gradient or None) for every learnable array, in order."""
-        for i, layer in enumerate(self.layers):
-            for k, p in layer.params.items():
-                yield f"{i}.{k}", p, layer.grads.get(k)
-
-    def parameters(self) -> list[np.ndarray]:
-        return [p for _, p, _ in self.named_parameters()]
-
-    def zero_grad(self) -> None:
-        for layer in self.layers:
-            layer.zero_grad()
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameters and buffers by PyTorch-style key (``'3.weight'``), as copies."""
-        sd = {}
-        for i, layer in enumerate(self.layers):
-            for store in (layer.params, layer.buffers):
-                for k, v in store.items():
-                    sd[f"{i}.{k}"] = v.copy()
-        return sd
-
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays from ``state`` into the model (into the existing arrays, in their dtype)."""
-        own = {}
-        for i, layer in enumerate(self.layers):
-            for store in (layer.params, layer.buffers):
-                for k in store:
-                    own[f"{i}.{k}"] = (store, k)
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                           f"{unexpected}")
-        for key, (store, k) in own.items():
-            if key not in state:
-                continue
-            value = np.asarray(state[key])
-            if value.shape != store[k].shape:
-                raise ValueError(f"load_state_dict: {key} has shape {value.shape}, the model "
-                                 f"expects {store[k].shape}")
-            store[k][...] = value
-
-    @property
-    def dtype(self) -> np.dtype:
-        for _, p, _ in self.named_parameters():
-            return p.dtype
-        return np.dtype(np.float32)
-
-    def astype(self, dtype) -> "Sequential":
-        for layer in self.layers:
-            layer.astype(dtype)
-        return self
-
-    def train(self, mode: bool = True) -> "Sequential":
-        for layer in self.layers:
-            layer.train(mode)
-        return self
-
-    def eval(self) -> "Sequential":
-        return self.train(False)
-
-    @property
-    def training(self) -> bool:
-        return all(layer.training for layer in self.layers)
-
     # ------------------------------------------------------------------ inspection
-    def __repr__(self) -> str:
-        rows = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
-        return f"Sequential({rows}\n)"
-
-    def __len__(self):
-        return len(self.layers)
-
-    def __getitem__(self, i):
-        return self.layers[i]
-
-    def output_shape(self, input_shape: tuple) -> tuple:
-        """The output's shape for an input of ``input_shape`` (batched or one sample's)."""
-        shape = tuple(input_shape)
-        for layer in self.layers:
-            shape = tuple(layer.output_shape(shape))
-        return shape
-
     def outputs(self, x: np.ndarray) -> int:
         """How many outputs (classes) the model gives per sample of the batch ``x``."""
         return int(np.prod(self.output_shape((1, *x.shape[1:]))[1:]))
@@ -210,7 +102,8 @@ class Sequential:
             p = sum(v.size for v in layer.params.values())
             m = layer_macs(layer, shape, out)
             index = f"{i:>{len(str(len(self.layers) - 1))}}"  # columns stay put past 9
-            rows.append((f"{index}: {layer!r}", str(out), f"{p:,}", f"{m:,}", str(field)))
+            rows.append((f"{index}: {_one_line(layer)}", str(out), f"{p:,}", f"{m:,}",
+                         str(field)))
             total_p, total_m, shape = total_p + p, total_m + m, out
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
         line = "-" * (sum(widths) + 8)
@@ -307,6 +200,15 @@ class Sequential:
     def save(self, path) -> str:
         """Write the model to one ``.npz`` file (:func:`scratchcnn.io.save`); the path."""
         return io.save(self, path)
+
+
+def _one_line(layer) -> str:
+    """A layer's repr on one line; a container's as its layers' names."""
+    if not callable(getattr(layer, "children", None)):
+        return repr(layer)
+    parts = [f"{name}: " + ", ".join(type(sub).__name__ for sub in part.layers)
+             for name, part in layer.children().items()]
+    return f"{type(layer).__name__}({'; '.join(parts)})"
 
 
 def _assemble(parts: io.ModelFile) -> Sequential:

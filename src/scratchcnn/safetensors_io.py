@@ -36,9 +36,9 @@ def save_safetensors(model: Sequential, path) -> str:
     if not path.endswith(".safetensors"):
         path += ".safetensors"
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
-    for i, layer in enumerate(model.layers):
+    for name, layer in model.named_layers():
         if isinstance(layer, _BatchNorm):
-            tensors[f"{i}.num_batches_tracked"] = np.array(layer.batches_tracked, np.int64)
+            tensors[f"{name}.num_batches_tracked"] = np.array(layer.batches_tracked, np.int64)
     metadata = {_ARCH: json.dumps(io.architecture(model)), "format": "pt"}
     io.atomic_write(path, lambda f: f.write(st.save(tensors, metadata)))
     return path
@@ -84,8 +84,9 @@ def load_safetensors(path, model: Sequential | None = None) -> Sequential:
             if not np.isfinite(value).all():
                 raise ValueError(f"{path}: tensor {key!r} holds NaN or inf")
         model.load_state_dict(state)
+    layers = dict(model.named_layers())
     for k in counters:
-        layer = model.layers[int(k.split(".")[0])]
+        layer = layers.get(k.rpartition(".")[0])
         if isinstance(layer, _BatchNorm):
             layer.batches_tracked = int(tensors[k])
     return model

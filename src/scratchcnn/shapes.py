@@ -98,13 +98,24 @@ def count_params(obj) -> int:
     return int(sum(p.size for p in obj.parameters()))
 
 
-def layer_macs(layer, input_shape: tuple, output_shape: tuple) -> int:
-    """Multiply-accumulates one sample costs in ``layer`` (convolutions and linear maps)."""
+def layer_macs(layer, input_shape: tuple, output_shape: tuple | None = None) -> int:
+    """Multiply-accumulates one sample costs in ``layer`` (convolutions and linear maps;
+    a container: those of the layers inside, each on the shape it is given)."""
     import math
+    if hasattr(layer, "layers"):  # a stack: each layer on what the one before gives
+        total, shape = 0, tuple(input_shape)
+        for sub in layer.layers:
+            out = tuple(sub.output_shape((1, *shape)))[1:]
+            total, shape = total + layer_macs(sub, shape, out), out
+        return total
+    if callable(getattr(layer, "children", None)):  # branches (Residual) on one input
+        return sum(layer_macs(part, input_shape) for part in layer.children().values())
     w = getattr(layer, "params", {}).get("weight")
     if w is None or w.ndim < 2:
         return 0
-    if w.ndim == 4:  # Conv2d: every output value is a dot product of C*kh*kw terms
+    if output_shape is None:
+        output_shape = tuple(layer.output_shape((1, *input_shape)))[1:]
+    if w.ndim == 4:  # Conv2d: every output value is a dot product of C/groups*kh*kw terms
         return math.prod(output_shape) * math.prod(w.shape[1:])
     return math.prod(output_shape) * w.shape[1]  # Linear
 
@@ -136,18 +147,24 @@ def receptive_field(layers) -> list[ReceptiveField]:
 
         r_out = r + (k' - 1) * j        j_out = j * s        c_out = c + ((k' - 1) / 2 - p) * j
 
-    Layers without a window (activations, normalisation, dropout) keep the field as it is.
+    Layers without a window (activations, normalisation, dropout) keep the field as it is;
+    a residual block's field is its body's; after global or adaptive pooling, ``Flatten``
+    or ``Linear`` every unit sees the whole input.
     The size counts padded pixels too, so it can exceed the image.
     """
     layers = list(getattr(layers, "layers", None) or
                   (layers if isinstance(layers, (list, tuple)) else [layers]))
     size, jump, start = [1, 1], [1, 1], [0.0, 0.0]
     whole = False
-    fields = []
-    for layer in layers:
+
+    def advance(layer):
+        nonlocal whole
         name = type(layer).__name__
-        if name in ("Flatten", "Linear"):
+        if name in ("Flatten", "Linear", "AdaptiveAvgPool2d"):  # bins grow with the input
             whole = True
+        elif hasattr(layer, "body"):  # Residual: the body's window is the wider one
+            for inner in layer.body.layers:
+                advance(inner)
         elif hasattr(layer, "kernel_size") and not whole:
             pads = layer.pads  # ((top, bottom), (left, right)), 'same' resolved
             for axis in (0, 1):
@@ -155,6 +172,10 @@ def receptive_field(layers) -> list[ReceptiveField]:
                 start[axis] += ((span - 1) / 2 - pads[axis][0]) * jump[axis]
                 size[axis] += (span - 1) * jump[axis]
                 jump[axis] *= layer.stride[axis]
-        fields.append(ReceptiveField(name, None if whole else (size[0], size[1]),
+
+    fields = []
+    for layer in layers:
+        advance(layer)
+        fields.append(ReceptiveField(type(layer).__name__, None if whole else (size[0], size[1]),
                                      (jump[0], jump[1]), (start[0], start[1])))
     return fields

@@ -28,8 +28,10 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["output_size", "pad", "unpad", "sliding_windows", "im2col", "col2im",
-           "conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
-           "avg_pool2d_forward", "avg_pool2d_backward"]
+           "conv2d_forward", "conv2d_backward", "grouped_conv2d_forward",
+           "grouped_conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
+           "avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+           "adaptive_avg_pool2d_backward"]
 
 
 def output_size(padded: int, kernel: int, stride: int = 1, dilation: int = 1) -> int:
@@ -134,6 +136,26 @@ def conv2d_backward(dout, weight, saved, need_dx=True):
     return np.ascontiguousarray(unpad(dxp, saved["pads"])), dweight, dbias
 
 
+def grouped_conv2d_forward(x, weight, bias, groups, stride=(1, 1), pads=((0, 0), (0, 0)),
+                           dilation=(1, 1)):
+    """``groups`` independent convolutions: group g convolves input channels
+    ``[g*C/groups, (g+1)*C/groups)`` with output channels ``[g*O/groups, (g+1)*O/groups)``
+    of weight (O, C/groups, kh, kw).  Depthwise: ``groups == C``, one filter a channel."""
+    parts = [conv2d_forward(xg, wg, bg, stride, pads, dilation) for xg, wg, bg in zip(
+        np.split(x, groups, axis=1), np.split(weight, groups),
+        np.split(bias, groups) if bias is not None else [None] * groups)]
+    return np.concatenate([out for out, _ in parts], axis=1), [s for _, s in parts]
+
+
+def grouped_conv2d_backward(dout, weight, saved, need_dx=True):
+    """Gradients of :func:`grouped_conv2d_forward`, group by group, joined again."""
+    parts = [conv2d_backward(dg, wg, sg, need_dx) for dg, wg, sg in zip(
+        np.split(dout, len(saved), axis=1), np.split(weight, len(saved)), saved)]
+    dx, dweight, dbias = zip(*parts)
+    return (np.concatenate(dx, axis=1) if need_dx else None, np.concatenate(dweight),
+            np.concatenate(dbias) if dbias[0] is not None else None)
+
+
 # --------------------------------------------------------------------------- pooling
 
 def _pool_columns(x, kernel_size, stride, pads, dilation, value):
@@ -203,3 +225,25 @@ def avg_pool2d_backward(dout, saved):
     """dL/dx for dout (N, C, Ho, Wo): each value spread evenly over its window."""
     share = dout.reshape(1, -1) / saved["rows"]
     return _pool_backward(np.broadcast_to(share, (saved["rows"], share.size)), saved)
+
+
+def adaptive_pool_matrix(size: int, out: int, dtype=np.float64):
+    """(out, size): row i averages PyTorch's bin i, input positions
+    ``floor(i*size/out)`` to ``ceil((i+1)*size/out)`` (bins may overlap)."""
+    i, pos = np.arange(out)[:, None], np.arange(size)
+    inside = (pos >= i * size // out) & (pos < -(-(i + 1) * size // out))
+    return (inside / inside.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """x (N, C, H, W) -> (N, C, oh, ow): the mean of each bin, as one matrix product per
+    axis, ``out = A_h @ x @ A_w.T``.  Global average pooling is ``output_size = (1, 1)``."""
+    ah = adaptive_pool_matrix(x.shape[2], output_size[0], x.dtype)
+    aw = adaptive_pool_matrix(x.shape[3], output_size[1], x.dtype)
+    return ah @ x @ aw.T, (ah, aw)
+
+
+def adaptive_avg_pool2d_backward(dout, saved):
+    """dL/dx for dout (N, C, oh, ow): the products' adjoint, ``A_h.T @ dout @ A_w``."""
+    ah, aw = saved
+    return ah.T @ dout @ aw

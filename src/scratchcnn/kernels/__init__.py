@@ -12,6 +12,7 @@ textbook and to PyTorch by the tests:
 ``banded``         one product with a Toeplitz weight matrix (small maps, wide
                    kernels), also with the max-pool after it
 ``phases``         a convolution and its max-pool together, by pool phases
+``grouped``        grouped and depthwise convolutions, all groups at once
 =================  ==========================================================
 
 :mod:`.dispatch` picks the layout (:func:`conv_layout`, thresholds in :data:`TUNING`),
@@ -30,7 +31,8 @@ from .workspace import Workspace
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_pool_forward", "conv_layout",
            "joint_layout", "forced_layout", "LAYOUTS", "ConvGeometry", "PoolGeometry",
            "Saved", "Workspace", "TUNING", "Tuning", "max_pool2d_forward",
-           "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
+           "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+           "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward"]
 
 
 def max_pool2d_forward(x, kernel_size, stride, pads, dilation=(1, 1)):
@@ -54,3 +56,13 @@ def avg_pool2d_forward(x, kernel_size, stride, pads):
 def avg_pool2d_backward(dout, saved):
     """dL/dx of :func:`avg_pool2d_forward` for dout (N, C, Ho, Wo)."""
     return pooling.avg_pool2d_backward(dout, *saved)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """Adaptive average pool of x (N, C, H, W) to ``output_size`` (oh, ow): (out, saved)."""
+    return pooling.adaptive_avg_pool2d_forward(x, output_size), x.shape
+
+
+def adaptive_avg_pool2d_backward(dout, saved):
+    """dL/dx of :func:`adaptive_avg_pool2d_forward` for dout (N, C, oh, ow)."""
+    return pooling.adaptive_avg_pool2d_backward(dout, saved)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import banded, lines, per_sample, phases, samples_last
+from . import banded, grouped, lines, per_sample, phases, samples_last
 from .geometry import ConvGeometry, Pads, Pair, PoolGeometry, Saved
 from .tuning import TUNING
 from .workspace import Workspace
@@ -24,7 +24,7 @@ __all__ = ["LAYOUTS", "conv_layout", "joint_layout", "forced_layout", "conv2d_fo
 LAYOUTS = {"per_sample": per_sample, "banded": banded, "samples_last": samples_last,
            "lines": lines}
 _BACKWARD = {**{name: module.backward for name, module in LAYOUTS.items()},
-             "phases": phases.backward}
+             "phases": phases.backward, "grouped": grouped.backward}
 _forced: str | None = None
 
 
@@ -73,7 +73,8 @@ def forced_layout(layout: str | None):
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                    stride: Pair = (1, 1), pads: Pads = ((0, 0), (0, 0)),
                    dilation: Pair = (1, 1), workspace: Workspace | None = None):
-    """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw), plus bias (O,) or None.
+    """Cross-correlation of x (N, C, H, W) with weight (O, C, kh, kw), plus bias (O,) or None;
+    with weight (O, C/G, kh, kw), in G groups (:mod:`.grouped`).
 
     Returns ``(out, saved)``: out (N, O, Ho, Wo) and the :class:`.geometry.Saved` that
     :func:`conv2d_backward` needs.  The same values as
@@ -81,6 +82,9 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     """
     ws = workspace if workspace is not None else Workspace()
     g = ConvGeometry(x.shape, weight.shape[2:], stride, pads, dilation)
+    if weight.shape[1] != x.shape[1]:
+        with np.errstate(invalid="ignore"):
+            return grouped.forward(x, weight, bias, g, x.shape[1] // weight.shape[1])
     layout = conv_layout(g)
     if layout == "banded" and not np.isfinite(x).all():
         layout = conv_layout(g, finite=False)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..textbook import sliding_windows
+from ..textbook import adaptive_pool_matrix, sliding_windows
 from .geometry import Pads, Pair, offset_grid, pad, unpad
 from .parallel import parallel_slices
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
-           "avg_pool2d_backward", "route_max"]
+           "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+           "adaptive_avg_pool2d_backward", "route_max"]
 
 
 def max_pool2d_forward(x: np.ndarray, kernel_size: Pair, stride: Pair, pads: Pads,
@@ -173,6 +174,28 @@ def avg_pool2d_backward(dout: np.ndarray, input_shape: tuple, kernel_size: Pair,
     for k in range(kh * kw):
         offset_grid(dxp, k // kw, k % kw, dout.shape[2:], stride)[...] += share
     return np.ascontiguousarray(unpad(dxp, pads))
+
+
+def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
+    """Mean over PyTorch's adaptive bins of x (N, C, H, W): where the bins tile the map
+    (H % oh == W % ow == 0, global pooling included) a reshaped mean, else the
+    textbook's bin matrices."""
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    if h % oh == 0 and w % ow == 0:
+        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5), dtype=x.dtype)
+    return adaptive_pool_matrix(h, oh, x.dtype) @ x @ adaptive_pool_matrix(w, ow, x.dtype).T
+
+
+def adaptive_avg_pool2d_backward(dout: np.ndarray, input_shape: tuple) -> np.ndarray:
+    """Spread each dout (N, C, oh, ow) entry evenly over its bin."""
+    n, c, h, w = input_shape
+    oh, ow = dout.shape[2:]
+    if h % oh == 0 and w % ow == 0:
+        share = (dout * dout.dtype.type(1.0 / ((h // oh) * (w // ow))))[:, :, :, None, :, None]
+        return np.ascontiguousarray(np.broadcast_to(
+            share, (n, c, oh, h // oh, ow, w // ow))).reshape(input_shape)
+    return adaptive_pool_matrix(h, oh, dout.dtype).T @ dout @ adaptive_pool_matrix(w, ow, dout.dtype)
 
 
 def _padded_shape(shape: tuple, pads: Pads) -> tuple:

@@ -184,10 +184,17 @@ class Layer:
         return {}
 
     @classmethod
-    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+    def state_shapes(cls, config: dict, shapes_of=None) -> dict[str, tuple]:
         """Shapes of the params and buffers of a layer built from ``config``, without
-        building it (a saved file's arrays are checked against them first)."""
+        building it (a saved file's arrays are checked against them first).  A container
+        asks ``shapes_of(spec)`` for each layer spec inside it."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict, build=None) -> "Layer":
+        """The layer that ``config`` (:meth:`config`'s dict) describes; a container builds
+        the layer specs inside it with ``build(spec)``."""
+        return cls(**config)
 
     def extra_repr(self) -> str:
         return ""

@@ -16,7 +16,8 @@ __all__ = ["Conv2d"]
 class Conv2d(Layer):
     """2-D convolution over (N, C_in, H, W) giving (N, C_out, Ho, Wo).
 
-    ``out[n, o] = bias[o] + sum_c cross_correlate(x[n, c], weight[o, c])`` with
+    ``out[n, o] = bias[o] + sum_c cross_correlate(x[n, c], weight[o, c])`` (with
+    ``groups``, c runs over output channel o's group only) with
     ``Ho = floor((H + 2*padding - dilation*(kh - 1) - 1) / stride) + 1`` (likewise Wo).
 
     Parameters
@@ -26,26 +27,36 @@ class Conv2d(Layer):
     padding : int, (h, w), ``'valid'`` (no padding) or ``'same'`` (output size = input
         size; stride 1 only; an odd total goes one more to the bottom/right, as PyTorch).
     bias : bool
+    groups : int dividing both channel counts: input and output channels split into
+        ``groups`` groups, each convolved on its own (``groups == in_channels``:
+        depthwise).  Weight (out, in // groups, kh, kw), as PyTorch's.
     rng : numpy.random.Generator, int seed or None, for PyTorch's default initialisation
-        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of weight (out, in, kh, kw) and bias (out,).
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of weight (out, in // groups, kh, kw) and bias
+        (out,).
     """
 
     batched_ndim = 4
     input_layout = "(N, C, H, W)"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, bias: bool = True, rng=None, dtype=np.float32):
+                 dilation=1, bias: bool = True, rng=None, dtype=np.float32, groups: int = 1):
         super().__init__()
-        for what, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+        for what, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("groups", groups)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Conv2d: {what} must be a positive int, got {v!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.groups = int(groups)
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size", minimum=1)
         self.stride = pair(stride, "Conv2d stride", minimum=1)
         self.dilation = pair(dilation, "Conv2d dilation", minimum=1)
         self.padding = padding if isinstance(padding, str) else pair(padding, "Conv2d padding")
         self.pads = self._pads()
-        self.params["weight"] = np.empty((out_channels, in_channels) + self.kernel_size, dtype)
+        self.params["weight"] = np.empty((out_channels, in_channels // groups) + self.kernel_size,
+                                         dtype)
         if bias:
             self.params["bias"] = np.empty(out_channels, dtype)
         default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
@@ -91,7 +102,7 @@ class Conv2d(Layer):
         stride (p, q) without padding, a joint form pays for this size
         (:func:`scratchcnn.kernels.joint_layout`) and x is finite (the joint forms
         multiply zero weights by every value they read: 0 * inf is NaN)."""
-        return backend.current().fuses and self._joint_layout(after, np.shape(x)) is not None \
+        return backend.current().fuses and self.groups == 1 and self._joint_layout(after, np.shape(x)) is not None \
             and bool(np.isfinite(x).all())
 
     def _joint_layout(self, pool, shape: tuple) -> str | None:
@@ -135,16 +146,19 @@ class Conv2d(Layer):
         return dx
 
     @classmethod
-    def state_shapes(cls, config: dict) -> dict[str, tuple]:
-        o = int(config["out_channels"])
-        shapes = {"weight": (o, int(config["in_channels"]),
+    def state_shapes(cls, config: dict, shapes_of=None) -> dict[str, tuple]:
+        o, groups = int(config["out_channels"]), int(config.get("groups", 1))
+        if groups < 1 or int(config["in_channels"]) % groups or o % groups:
+            raise ValueError(f"groups={groups} does not divide the channels")
+        shapes = {"weight": (o, int(config["in_channels"]) // groups,
                              *pair(config["kernel_size"], "Conv2d kernel_size", minimum=1))}
         return {**shapes, "bias": (o,)} if config.get("bias", True) else shapes
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride,
-                "padding": self.padding, "dilation": self.dilation, "bias": "bias" in self.params}
+                "padding": self.padding, "dilation": self.dilation, "bias": "bias" in self.params,
+                **({"groups": self.groups} if self.groups != 1 else {})}
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -154,6 +168,8 @@ class Conv2d(Layer):
                 else f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         if "bias" not in self.params:
             s += ", bias=False"
         return s

@@ -54,7 +54,7 @@ class Linear(Layer):
         return (d2 @ self.params["weight"]).reshape(self._x.shape)
 
     @classmethod
-    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+    def state_shapes(cls, config: dict, shapes_of=None) -> dict[str, tuple]:
         o = int(config["out_features"])
         shapes = {"weight": (o, int(config["in_features"]))}
         return {**shapes, "bias": (o,)} if config.get("bias", True) else shapes

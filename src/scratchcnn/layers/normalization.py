@@ -101,7 +101,7 @@ class _BatchNorm(Layer):
         return dx.reshape(dout.shape)
 
     @classmethod
-    def state_shapes(cls, config: dict) -> dict[str, tuple]:
+    def state_shapes(cls, config: dict, shapes_of=None) -> dict[str, tuple]:
         shape = (int(config["num_features"]),)
         return {k: shape for k in ("weight", "bias", "running_mean", "running_var")}
 

@@ -6,7 +6,7 @@ from .. import backend
 from ..shapes import pair, window_output_hw
 from .base import Layer
 
-__all__ = ["MaxPool2d", "AvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
 class _Pool2d(Layer):
@@ -74,3 +74,50 @@ class AvgPool2d(_Pool2d):
 
     def _backward(self, dout):
         return self._ran.avg_pool2d_backward(dout, self._saved)
+
+
+class AdaptiveAvgPool2d(Layer):
+    """The mean over each of ``output_size`` bins, whatever the input's size (PyTorch's
+    bins: output row i averages input rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``).
+
+    ``output_size``: an int, an (oh, ow) pair, with None in a place meaning the input's
+    size there.  ``AdaptiveAvgPool2d(1)`` is global average pooling: (N, C, H, W) ->
+    (N, C, 1, 1), the head of ResNet and every network after it.
+    """
+
+    batched_ndim = 4
+    input_layout = "(N, C, H, W)"
+
+    def __init__(self, output_size):
+        super().__init__()
+        if isinstance(output_size, (tuple, list)) and len(output_size) == 2 and None in output_size:
+            given = [v for v in output_size if v is not None]
+            if given:
+                pair(given[0], "AdaptiveAvgPool2d output_size", minimum=1)
+            self.output_size = tuple(output_size)
+        else:
+            self.output_size = pair(output_size, "AdaptiveAvgPool2d output_size", minimum=1)
+
+    def _sizes(self, input_shape: tuple) -> tuple[int, int]:
+        if len(input_shape) < 3 or not all(input_shape[-2:]):
+            raise ValueError(f"AdaptiveAvgPool2d: expected input ([N,] C, H, W) with H, W >= 1,"
+                             f" got input shape {tuple(input_shape)}")
+        return tuple(int(size if out is None else out)
+                     for out, size in zip(self.output_size, input_shape[-2:]))
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-2], *self._sizes(input_shape))
+
+    def _forward(self, x):
+        self._ran = backend.current()
+        out, self._saved = self._ran.adaptive_avg_pool2d_forward(x, self._sizes(x.shape))
+        return out
+
+    def _backward(self, dout):
+        return self._ran.adaptive_avg_pool2d_backward(dout, self._saved)
+
+    def config(self) -> dict:
+        return {"output_size": self.output_size}
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
