@@ -1,5 +1,8 @@
 """Bad arrays get one clear error before any training step; diverging training stops."""
 
+import pathlib
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -31,10 +34,10 @@ CASES = {
     "bools": (X > 0.5, Y, TypeError, r"x must be a numeric array, got a bool array"),
     "ragged": ([[1.0, 2.0], [3.0]], Y, TypeError, r"x must be a numeric array"),
     "uint8 0-255": ((X * 255).astype(np.uint8), Y, ValueError,
-                    r"x: models take float pixels in \[0, 1\], got uint8 values in \[0, 25\d\]; "
-                    r"scale them first \(8-bit images: x / 255.0\)"),
-    "float 0-255": (X * 255, Y, ValueError, r"x: models take pixels in \[0, 1\], got values in "
-                    r"\[0.*, 25\d.*\]; scale them first"),
+                    r"x holds uint8 values in \[0, 25\d\]: 8-bit images with pixels 0-255, it "
+                    r"seems; models take real values: scale them first, x / 255.0"),
+    "int64 0-255": ((X * 255).astype(np.int64), Y, ValueError,
+                    r"x holds int64 values in \[0, 25\d\]: 8-bit images"),
     "empty": (X[:0], Y[:0], ValueError, r"x is empty: expected at least one sample, got shape "
               r"\(0, 1, 28, 28\)"),
     "no channel axis": (X[:, 0], Y, ValueError, r"x must be images \(N, C, H, W\) with C = 1, "
@@ -71,6 +74,29 @@ def test_fit_evaluate_and_predict_refuse_bad_arrays_before_any_step(case, monkey
     assert not steps
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_any_finite_values_are_taken_but_raw_pixels_not_by_a_model_trained_on_0_1():
+    model = sc.models.lenet5(seed=0)
+    standardised = (X - X.mean()) / X.std()  # negative values and values above 1
+    model.fit(standardised, Y, epochs=1, batch_size=4, verbose=0)
+    assert model.meta["input_range"] == [float(standardised.min()), float(standardised.max())]
+    model.predict(X * 255)  # trained on standardised features: nothing to compare to
+    model.predict(np.array([[[[-3, 0], [1, 0]]]]).repeat(14, 2).repeat(14, 3))  # small ints
+
+    pixels = sc.models.lenet5(seed=0)
+    pixels.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    assert pixels.meta["input_range"] == [float(X.min()), float(X.max())]
+    words = (r"x holds values in \[0.*, 25\d.*\], like raw 0-255 pixels, but the model was "
+             r"trained on data in \[.*, 0.9.*\]; divide by 255.0 first")
+    for call in (lambda: pixels.predict(X * 255), lambda: pixels.evaluate(X * 255, Y),
+                 lambda: pixels.fit(X * 255, Y, verbose=0)):
+        with pytest.raises(ValueError, match=words):
+            call()
+    pixels.predict(X * 1.5)  # a little past 1 (augmentation, resizing) is no mistake
+    saved = sc.load(sc.save(pixels, str(pathlib.Path(tempfile.mkdtemp()) / "m")))
+    with pytest.raises(ValueError, match="like raw 0-255 pixels"):
+        saved.predict(X * 255)  # the range is saved with the model
 
 
 def test_validation_data_and_fit_arguments_are_checked_too():

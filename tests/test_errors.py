@@ -68,11 +68,11 @@ def test_bad_constructor_arguments():
 
 
 def test_a_model_refuses_8_bit_pixels():
-    # models take floats in [0, 1] (API.md); 0..255 would give confident nonsense silently
+    # models take real values (API.md); 8-bit 0..255 would give confident nonsense silently
     model = sc.models.lenet5(seed=0)
-    with pytest.raises(ValueError, match=r"x: models take float pixels in \[0, 1\], got uint8 "
-                                         r"values in \[255, 255\]; scale them first \(8-bit "
-                                         r"images: x / 255.0\)"):
+    with pytest.raises(ValueError, match=r"x holds uint8 values in \[255, 255\]: 8-bit images "
+                                         r"with pixels 0-255, it seems; models take real "
+                                         r"values: scale them first, x / 255.0"):
         model.predict(np.full((2, 1, 28, 28), 255, np.uint8))
     binary = np.ones((2, 1, 28, 28), np.uint8)  # 0/1 integers are already in range
     np.testing.assert_array_equal(model.predict(binary), model.predict(binary.astype(float)))

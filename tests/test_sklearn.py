@@ -41,6 +41,41 @@ def test_check_estimator_passes():
     assert sum(r["status"] == "passed" for r in results) >= 50
 
 
+def test_check_estimator_passes_with_the_default_model():
+    """LeNet-5 itself on scikit-learn's rows of 2-10 features: each row a 1 x n image,
+    padded to LeNet-5's smallest input, 4x4; standardised and negative values taken."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(CNNClassifier(random_state=0), on_fail=None, on_skip=None)
+    failed = [(r["check_name"], str(r["exception"])[:300]) for r in results
+              if r["status"] == "failed"]
+    skipped = sorted(r["check_name"] for r in results if r["status"] == "skipped")
+    assert not failed
+    assert skipped == ["check_array_api_input", "check_classifier_data_not_an_array"]
+    assert sum(r["status"] == "passed" for r in results) >= 50
+
+
+@pytest.mark.parametrize("standardised", [False, True])
+def test_lenet5_fits_scikit_learns_8x8_digits_out_of_the_box(standardised):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0,
+                                                        stratify=y)
+    if standardised:  # flat features, any real values
+        clf = Pipeline([("scale", StandardScaler()),
+                        ("cnn", CNNClassifier(epochs=3, random_state=0, image_shape=(8, 8)))])
+        network = lambda: clf.named_steps["cnn"].network_  # noqa: E731
+    else:  # (n, 8, 8) images in [0, 1]
+        x_train, x_test = x_train.reshape(-1, 8, 8) / 16, x_test.reshape(-1, 8, 8) / 16
+        clf = CNNClassifier(model="lenet5", epochs=3, random_state=0)
+        network = lambda: clf.network_  # noqa: E731
+    clf.fit(x_train, y_train)
+    assert network().output_shape((1, 1, 8, 8)) == (1, 10)  # built for the data's shape
+    assert clf.score(x_test, y_test) >= 0.85
+
+
 def test_lenet5_on_flat_string_labelled_images_in_a_pipeline():
     (x, y), (xt, yt) = DATA.train, DATA.test
     flat, labels = x[:2000].reshape(2000, -1), NAMES[y[:2000]]  # (n, 784), strings
@@ -79,8 +114,10 @@ def test_params_clone_and_errors():
         CNNClassifier(model="resnet").fit(x[:10], y[:10])
     with pytest.raises(ValueError, match=r"image_shape \(5, 5\) holds 25 values, but X has 784"):
         CNNClassifier(image_shape=(5, 5)).fit(x[:10].reshape(10, -1), y[:10])
-    with pytest.raises(ValueError, match=r"x: models take pixels in \[0, 1\]"):
-        CNNClassifier(epochs=1).fit(x[:10] * 255, y[:10])
+    trained = CNNClassifier(epochs=1).fit(x[:10], y[:10])
+    with pytest.raises(ValueError, match=r"like raw 0-255 pixels, but the model was trained on "
+                                         r"data in \[0, 1\]; divide by 255.0 first"):
+        trained.predict(x[:10] * 255)
     a = CNNClassifier(epochs=1, random_state=3).fit(x[:256], y[:256]).predict_proba(x[:20])
     b = CNNClassifier(epochs=1, random_state=3).fit(x[:256], y[:256]).predict_proba(x[:20])
     np.testing.assert_array_equal(a, b)  # the same random_state, the same model

@@ -3,10 +3,12 @@
 Each check raises one ``TypeError`` (wrong kind of array) or ``ValueError`` (wrong
 shape, size or values) naming the argument, what was expected and what came.  The rules:
 
-- images are numeric arrays, never bool, string or object; integers only as 0/1;
-- a model whose first layer is a ``Conv2d`` takes (N, C, H, W) with its channel count
-  and float pixels in [0, 1] (8-bit images: divide by 255 first); one that starts with a
-  ``Linear`` takes (N, ..., in_features);
+- images are numeric arrays, never bool, string or object, of any finite real values
+  (pixels in [0, 1], standardised features, ...), with two exceptions that are almost
+  surely a mistake (:func:`pixel_scale`): 8-bit integer images (0-255), and data that
+  look like raw 0-255 pixels given to a model trained on data in [0, 1];
+- a model whose first layer is a ``Conv2d`` takes (N, C, H, W) with its channel count;
+  one that starts with a ``Linear`` takes (N, ..., in_features);
 - no NaN or infinity; at least one sample;
 - class labels are integers in [0, K) for a model of K outputs, one per sample
   (or (N, K) class probabilities for the cross-entropy, (N, K) targets for MSE).
@@ -19,7 +21,7 @@ import numpy as np
 from .layers import Conv2d, Linear
 from .losses import CrossEntropyLoss
 
-__all__ = ["images", "targets"]
+__all__ = ["images", "targets", "pixel_scale", "input_range"]
 
 
 def _array(value, what: str) -> np.ndarray:
@@ -70,17 +72,43 @@ def images(x, model, what: str = "x") -> np.ndarray:
         raise ValueError(f"{what} must be (N, ..., {first.in_features}) for the model's first "
                          f"layer, Linear({first.in_features}, ...), got shape {arr.shape}")
     _finite(arr, what)
-    if arr.dtype.kind in "iu" and arr.max() > 1 or arr.dtype.kind == "i" and arr.min() < 0:
-        raise ValueError(f"{what}: models take float pixels in [0, 1], got {arr.dtype} values "
-                         f"in [{arr.min()}, {arr.max()}]; scale them first (8-bit images: "
-                         f"x / 255.0)")
-    if isinstance(first, Conv2d) and arr.dtype.kind == "f":
-        low, high = float(arr.min()), float(arr.max())
-        if low < 0 or high > 1:
-            raise ValueError(f"{what}: models take pixels in [0, 1], got values in "
-                             f"[{low:.4g}, {high:.4g}]; scale them first (8-bit images: "
-                             f"x / 255.0)")
+    pixel_scale(arr, model, what)
     return arr
+
+
+#: How far past 1 data may reach before they "look like 0-255 pixels" to a model
+#: trained on [0, 1] (augmentation and resizing overshoot a little; raw pixels reach 255).
+_PIXEL_HINT = 2.0
+
+
+def input_range(x: np.ndarray) -> list[float]:
+    """[min, max] of a training set, kept in ``model.meta['input_range']`` by ``fit``."""
+    return [float(x.min()), float(x.max())]
+
+
+def pixel_scale(arr: np.ndarray, model, what: str = "x") -> None:
+    """Refuse 8-bit integer images, and float data that look like raw 0-255 pixels (all
+    in [0, 255], some above 2) given to a model trained on data in [0, 1]."""
+    if arr.dtype.kind in "iu" and arr.size:
+        low, high = int(arr.min()), int(arr.max())
+        if high > 1 and (arr.dtype == np.uint8 or (low >= 0 and high <= 255)):
+            raise ValueError(f"{what} holds {arr.dtype} values in [{low}, {high}]: 8-bit "
+                             f"images with pixels 0-255, it seems; models take real "
+                             f"values: scale them first, x / 255.0 (pixels in [0, 1])")
+        return
+    trained = (getattr(model, "meta", None) or {}).get("input_range")
+    if arr.size and _looks_like_unit(trained):
+        low, high = float(arr.min()), float(arr.max())
+        if low >= 0 and _PIXEL_HINT < high <= 255:
+            raise ValueError(f"{what} holds values in [{low:.4g}, {high:.4g}], like raw "
+                             f"0-255 pixels, but the model was trained on data in "
+                             f"[{trained[0]:.4g}, {trained[1]:.4g}]; divide by 255.0 first")
+
+
+def _looks_like_unit(trained) -> bool:
+    return isinstance(trained, (list, tuple)) and len(trained) == 2 and \
+        all(isinstance(v, (int, float)) for v in trained) and \
+        0 <= trained[0] and trained[1] <= 1
 
 
 def targets(y, n: int, outputs: int, loss, what: str = "y") -> np.ndarray:

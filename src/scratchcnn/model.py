@@ -59,10 +59,8 @@ class Sequential(Stack):
     # ------------------------------------------------------------------ forward/backward
     def _normalise(self, x):
         x = np.asarray(x)
-        if x.dtype.kind in "iu" and x.size and x.max() > 1:
-            raise ValueError(f"Sequential: models take float pixels in [0, 1], got {x.dtype} "
-                             f"values up to {x.max()}; scale them first (8-bit images: "
-                             "x / 255.0)")
+        if x.dtype.kind in "iu":
+            checks.pixel_scale(x, self, "Sequential: the input")
         if self.input_mean is None:
             return x
         dtype = self.dtype

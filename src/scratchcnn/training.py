@@ -163,6 +163,7 @@ class Trainer:
             validation_data = (xv, checks.targets(validation_data[1], len(xv),
                                                   model.outputs(xv), self.loss,
                                                   "validation_data[1]"))
+        model.meta.setdefault("input_range", checks.input_range(x))  # what it learnt on
         model.layers[0].needs_input_grad = False  # nothing consumes dL/d(input)
         n = len(x)
         bounds = batch_bounds(n, batch_size)

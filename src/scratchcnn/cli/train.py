@@ -134,13 +134,13 @@ def cmd_train(args) -> int:
     meta = {"dataset": data.name, "source": data.source, "classes": list(data.classes),
             "input_shape": list(x.shape[1:]), "model": args.model}
     if checkpoint is None:
-        model = MODELS[args.model](in_channels=x.shape[1], num_classes=classes, seed=args.seed)
+        model = MODELS[args.model](input_shape=x.shape[1:], num_classes=classes, seed=args.seed)
         model.input_mean = np.array(float(x_train.mean()))
         model.input_std = np.array(float(x_train.std()))
         model.meta = meta
     else:
         model = checkpoint.model
-        if model.meta != meta:
+        if {k: v for k, v in model.meta.items() if k != "input_range"} != meta:
             raise SystemExit(f"scratchcnn: --resume: the run was trained on {model.meta}, "
                              f"but {args.dataset} now gives {meta}")
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
