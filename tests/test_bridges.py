@@ -1,6 +1,8 @@
 """Bridges, each proven by running the other side: PyTorch reads our safetensors and we
 read its, onnxruntime runs our exported graphs; on real MNIST images."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -36,12 +38,34 @@ def normalised(model, x):
                         model.input_std.astype(np.float32))
 
 
-ZOO = ["lenet5", "simple_convnet", "convnet_bn_mini"]
+def mnist_model(name):
+    """The zoo builder ``name`` for MNIST's (1, 28, 28)."""
+    return functools.partial(sc.models.MODELS[name], input_shape=(1, 28, 28))
+
+
+ZOO = ["lenet5", "simple_convnet", "convnet_bn_mini", "resnet20"]
+
+
+def modern_net():
+    """A residual block with a projection shortcut, an identity one, grouped and
+    depthwise convolutions, adaptive pools whose bins tile the map and do not, global
+    average pooling."""
+    def block(cin, cout, stride, seed):
+        body = [sc.Conv2d(cin, cout, 3, stride, 1, bias=False, rng=seed), sc.BatchNorm2d(cout),
+                sc.ReLU(), sc.Conv2d(cout, cout, 3, padding=1, groups=cout, rng=seed + 1),
+                sc.Conv2d(cout, cout, 1, groups=2, bias=False, rng=seed + 2), sc.BatchNorm2d(cout)]
+        shortcut = None if cin == cout and stride == 1 else \
+            [sc.Conv2d(cin, cout, 1, stride, bias=False, rng=seed + 3), sc.BatchNorm2d(cout)]
+        return sc.Residual(body, shortcut)
+    return sc.Sequential([sc.Conv2d(1, 4, 3, padding=1, rng=0), block(4, 8, 2, 1), sc.ReLU(),
+                          block(8, 8, 1, 5), sc.AdaptiveAvgPool2d(5), sc.ReLU(),
+                          sc.AdaptiveAvgPool2d((None, 1)), sc.AdaptiveAvgPool2d(1),
+                          sc.Flatten(), sc.Linear(8, 10, rng=9)])
 
 
 @pytest.mark.parametrize("name", ZOO)
 def test_pytorch_reads_our_safetensors_and_gives_the_same_logits(name, tmp_path):
-    model = trained(sc.models.MODELS[name])
+    model = trained(mnist_model(name))
     path = sc.save_safetensors(model, tmp_path / name)
     assert path.endswith(".safetensors")
     twin = torch_twin(model)
@@ -56,7 +80,7 @@ def test_pytorch_reads_our_safetensors_and_gives_the_same_logits(name, tmp_path)
 
 @pytest.mark.parametrize("name", ZOO)
 def test_a_state_dict_trained_in_pytorch_loads_into_our_model(name, tmp_path):
-    model = sc.models.MODELS[name](seed=1)
+    model = mnist_model(name)(seed=1)
     twin = torch_twin(model)
     torch.manual_seed(0)
     opt = torch.optim.SGD(twin.parameters(), lr=0.05)
@@ -105,16 +129,19 @@ def every_layer_net():
         sc.Linear(5 * 6 * 6, 12, rng=3), sc.BatchNorm1d(12), sc.ReLU(), sc.Linear(12, 10, rng=4)])
 
 
-@pytest.mark.parametrize("name", [*ZOO, "convnet_bn", "convnet_bn_lite", "every layer"])
+@pytest.mark.parametrize("name", [*ZOO, "convnet_bn", "convnet_bn_lite", "every layer",
+                                  "modern blocks"])
 def test_onnxruntime_runs_our_export_with_any_batch(name, tmp_path):
-    if name == "every layer":
+    if name == "modern blocks":
+        model = trained(lambda seed: modern_net(), steps=2)
+    elif name == "every layer":
         model = every_layer_net()
         model.input_mean, model.input_std = np.array(0.2), np.array(0.5)
         x, y = DATA.train
         model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0)
         model.eval()
     else:
-        model = trained(sc.models.MODELS[name], steps=2)
+        model = trained(mnist_model(name), steps=2)
     path = sc.export_onnx(model, tmp_path / name.replace(" ", "_"), (1, 28, 28))
     proto = onnx.load(path)
     onnx.checker.check_model(proto, full_check=True)

@@ -41,11 +41,8 @@ def export_onnx(model, path, input_shape) -> str:
         mean = graph.constant("input_mean", model.input_mean.reshape(shape))
         scale = graph.constant("input_scale", (1.0 / model.input_std).reshape(shape))
         x = graph.node("Mul", [graph.node("Sub", [x, mean]), scale])
-    shape = (1, *input_shape)
-    for i, layer in enumerate(model.layers):
-        x = _emit(graph, i, layer, x, len(shape))
-        shape = layer.output_shape(shape)
-    graph.nodes[-1].output[0] = "output"
+    x = _emit_stack(graph, "", model.layers, x, (1, *input_shape))
+    graph.nodes.append(helper.make_node("Identity", [x], ["output"]))
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *input_shape])]
     outputs = [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *out_shape])]
     proto = helper.make_model(
@@ -75,16 +72,32 @@ class _Graph:
         return out
 
 
-def _emit(graph: _Graph, i: int, layer, x: str, rank: int) -> str:
-    """The node(s) computing ``layer`` (number ``i``) on the tensor ``x`` of ``rank``."""
-    params = {k: graph.constant(f"{i}.{k}", v) for k, v in
+def _emit_stack(graph: _Graph, prefix: str, layers, x: str, shape: tuple) -> str:
+    """The nodes of ``layers`` one after the other on ``x`` of ``shape``."""
+    for i, layer in enumerate(layers):
+        x = _emit(graph, f"{prefix}{i}", layer, x, shape)
+        shape = layer.output_shape(shape)
+    return x
+
+
+def _emit(graph: _Graph, name: str, layer, x: str, shape: tuple) -> str:
+    """The node(s) computing ``layer`` (state-dict prefix ``name``) on ``x`` of ``shape``."""
+    if isinstance(layer, L.Residual):
+        body = _emit_stack(graph, f"{name}.body.", layer.body.layers, x, shape)
+        side = x if layer.shortcut is None else \
+            _emit_stack(graph, f"{name}.shortcut.", layer.shortcut.layers, x, shape)
+        return graph.node("Add", [body, side])
+    rank = len(shape)
+    params = {k: graph.constant(f"{name}.{k}", v) for k, v in
               {**layer.params, **layer.buffers}.items()}
     if isinstance(layer, L.Conv2d):
         (top, bottom), (left, right) = layer.pads
         inputs = [x, params["weight"]] + ([params["bias"]] if "bias" in params else [])
         return graph.node("Conv", inputs, kernel_shape=list(layer.kernel_size),
                           strides=list(layer.stride), dilations=list(layer.dilation),
-                          pads=[top, left, bottom, right])
+                          pads=[top, left, bottom, right], group=layer.groups)
+    if isinstance(layer, L.AdaptiveAvgPool2d):
+        return _adaptive_pool(graph, name, layer, x, shape)
     if isinstance(layer, (L.MaxPool2d, L.AvgPool2d)):
         (ph, pw) = layer.padding
         common = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
@@ -100,7 +113,8 @@ def _emit(graph: _Graph, i: int, layer, x: str, rank: int) -> str:
         if rank == 2:
             inputs = [x, params["weight"]] + ([params["bias"]] if "bias" in params else [])
             return graph.node("Gemm", inputs, transB=1)
-        y = graph.node("MatMul", [x, graph.constant(f"{i}.weight_t", layer.params["weight"].T)])
+        y = graph.node("MatMul", [x, graph.constant(f"{name}.weight_t",
+                                                    layer.params["weight"].T)])
         return graph.node("Add", [y, params["bias"]]) if "bias" in params else y
     if isinstance(layer, L.Flatten) and layer.config() == {"start_dim": 1, "end_dim": -1}:
         return graph.node("Flatten", [x], axis=1)
@@ -111,6 +125,21 @@ def _emit(graph: _Graph, i: int, layer, x: str, rank: int) -> str:
         return graph.node(op, [x], **attributes)
     if isinstance(layer, L.LeakyReLU):
         return graph.node("LeakyRelu", [x], alpha=float(layer.config()["negative_slope"]))
-    raise ValueError(f"export_onnx: layer {i}, {layer!r}, has no ONNX form here (supported: "
-                     "Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d/2d, Linear, Flatten(1, -1), "
-                     "ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)")
+    raise ValueError(f"export_onnx: layer {name}, {layer!r}, has no ONNX form here (supported: "
+                     "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm1d/2d, Linear, "
+                     "Flatten(1, -1), ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, Residual)")
+
+
+def _adaptive_pool(graph: _Graph, name: str, layer, x: str, shape: tuple) -> str:
+    """GlobalAveragePool for one bin; AveragePool where the bins tile the map; else the
+    textbook's bin matrices, ``A_h @ x @ A_w.T`` (two MatMuls)."""
+    from .textbook import adaptive_pool_matrix
+    (h, w), (oh, ow) = shape[-2:], layer.output_shape(shape)[-2:]
+    if (oh, ow) == (1, 1):
+        return graph.node("GlobalAveragePool", [x])
+    if h % oh == 0 and w % ow == 0:
+        window = [h // oh, w // ow]
+        return graph.node("AveragePool", [x], kernel_shape=window, strides=window)
+    rows = graph.constant(f"{name}.rows", adaptive_pool_matrix(h, oh))
+    cols = graph.constant(f"{name}.cols", adaptive_pool_matrix(w, ow).T)
+    return graph.node("MatMul", [graph.node("MatMul", [rows, x]), cols])
