@@ -10,12 +10,16 @@ from ..plots import confusion_matrix, plot_confusion
 from . import common
 
 __all__ = ["cmd_evaluate", "cmd_predict", "cmd_summary", "cmd_shape", "cmd_export",
-           "cmd_visualize", "image_to_input"]
+           "cmd_visualize", "image_to_input", "DIGIT_DATASETS"]
+
+#: Data sets of light strokes on black: a photo is read as MNIST shows a digit.
+DIGIT_DATASETS = ("mnist", "mnist-sample", "fashion-mnist")
 
 
 def cmd_evaluate(args) -> int:
     model = common.load_model(args.model)
-    data = common.load_data(args.dataset or _trained_on(model), args.offline)
+    data = common.load_data(args.dataset or _trained_on(model), args.offline,
+                            model.meta.get("input_shape"))
     x, y = data.test
     pred = model.predict(x, verbose=1, tta=args.tta)
     k = int(max(pred.max(), y.max())) + 1
@@ -42,9 +46,13 @@ def cmd_evaluate(args) -> int:
 
 def _trained_on(model) -> str:
     """The --dataset a model was trained on (a directory, or a data set's name)."""
-    source = model.meta.get("source", "")
-    return source if os.path.isdir(str(source)) else \
-        model.meta.get("dataset", "mnist").replace("mnist-sample", "mnist")
+    source, name = str(model.meta.get("source", "")), model.meta.get("dataset", "mnist")
+    if os.path.isdir(source):
+        return source
+    if os.path.isabs(source) and name not in DIGIT_DATASETS:
+        raise SystemExit(f"scratchcnn: the model was trained on {source}, which is not there "
+                         f"any more; name the test images with --dataset")
+    return name.replace("mnist-sample", "mnist")
 
 
 def _border(x: np.ndarray) -> np.ndarray:
@@ -53,22 +61,25 @@ def _border(x: np.ndarray) -> np.ndarray:
                            x[:, :, -1].ravel()])
 
 
-def image_to_input(path: str, shape: tuple) -> np.ndarray:
-    """A PNG/JPEG as the model's input (C, H, W) in [0, 1]: grayscale, resized, turned to
-    MNIST polarity (light strokes on a dark background) if its background is light, and
+def image_to_input(path: str, shape: tuple, dataset: str = "mnist") -> np.ndarray:
+    """A PNG/JPEG as the input (C, H, W) in [0, 1] of a model trained on ``dataset``.
+
+    A model of an image folder (any data set but those in ``DIGIT_DATASETS``) gets what
+    ``load_image_folder`` makes of the file: upright, grey or RGB, letterboxed to (H, W).
+    An MNIST-style model gets a photo of a digit: resized to (H, W), turned to MNIST
+    polarity (light strokes on a dark background) if its background is light, and
     stretched so that the background (the border's median) is 0 and the brightest pixel 1."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise SystemExit("scratchcnn: predict needs Pillow: pip install 'scratchcnn[images]'")
+    from ..datasets import ImageFolderError, read_image
     c, h, w = shape
+    digits = dataset in DIGIT_DATASETS
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-            x = np.asarray(img, dtype=np.float32) / 255.0
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise SystemExit(f"scratchcnn: cannot read image {path}: {err}")
-    x = x[None] if c == 1 else x.transpose(2, 0, 1)
+        x = read_image(path, (h, w), "gray" if c == 1 else "rgb", stretch=digits)
+    except ImportError as err:
+        raise SystemExit(f"scratchcnn: {err}")
+    except ImageFolderError as err:
+        raise SystemExit(f"scratchcnn: cannot read image {err}")
+    if not digits:
+        return x
     if _border(x).mean() > 0.5:
         x = 1.0 - x
     # a photo's paper is grey, not black: its level becomes 0 and the strokes' peak 1,
@@ -81,13 +92,15 @@ def image_to_input(path: str, shape: tuple) -> np.ndarray:
 def cmd_predict(args) -> int:
     model = common.load_model(args.model)
     shape = tuple(model.meta.get("input_shape", (1, 28, 28)))
-    names = model.meta.get("classes") or []
-    x = np.stack([image_to_input(p, shape) for p in args.images])
+    names = [str(n).replace(" ", "_") for n in model.meta.get("classes") or []]
+    dataset = model.meta.get("dataset", "mnist")
+    x = np.stack([image_to_input(p, shape, dataset) for p in args.images])
     proba = model.predict_proba(x)
     for path, p in zip(args.images, proba):
         top = np.argsort(p)[::-1][:args.top]
-        shown = " ".join(f"{int(i)}:{names[i] if i < len(names) else i}={p[i]:.4f}" for i in top)
-        print(f"{path} prediction={int(top[0])} {shown}")
+        name = [names[i] if i < len(names) else str(i) for i in top]
+        shown = " ".join(f"{int(i)}:{n}={p[i]:.4f}" for i, n in zip(top, name))
+        print(f"{path} prediction={int(top[0])} {shown} name={name[0]}")
     return 0
 
 
@@ -150,11 +163,13 @@ def cmd_visualize(args) -> int:
     except ImportError as err:
         raise SystemExit(f"scratchcnn: {err}")
     model = common.load_model(args.model)
-    data = common.load_data(args.dataset or _trained_on(model), args.offline)
+    data = common.load_data(args.dataset or _trained_on(model), args.offline,
+                            model.meta.get("input_shape"))
     x, y = data.test
     names = list(model.meta.get("classes") or []) or [str(i) for i in range(model.outputs(x))]
     shape = tuple(model.meta.get("input_shape", x.shape[1:]))
-    image = image_to_input(args.image, shape) if args.image else x[0]
+    image = image_to_input(args.image, shape, model.meta.get("dataset", "mnist")) \
+        if args.image else x[0]
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)  # noqa: E731
     print(f"filters_file={pictures.plot_filters(model, out('filters.png'))}")

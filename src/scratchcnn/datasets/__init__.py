@@ -1,4 +1,5 @@
-"""Data sets: MNIST and Fashion-MNIST as float32 images in [0, 1], (N, 1, 28, 28).
+"""Data sets: MNIST and Fashion-MNIST as float32 images in [0, 1], (N, 1, 28, 28), and
+folders of image files, one subfolder per class (:mod:`.image_folder`).
 
 ``load_mnist()`` and ``load_fashion_mnist()`` look for the four IDX files, in order:
 
@@ -25,11 +26,14 @@ import numpy as np
 
 from .download import DownloadError, download
 from .idx import IDXError, read_idx, write_idx
+from .image_folder import IMAGE_EXTENSIONS, ImageFolderError, load_image_folder, read_image
 
 log = logging.getLogger("scratchcnn")
 
 __all__ = ["DatasetSpec", "DataSplits", "MNIST", "FASHION_MNIST", "load_mnist",
            "load_fashion_mnist", "load_dataset", "load_directory", "load_sample",
+           "load_image_folder", "read_image", "ImageFolderError", "IMAGE_EXTENSIONS",
+           "stratified_split",
            "read_idx", "write_idx", "IDXError", "DownloadError", "cache_dir", "is_offline"]
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -75,12 +79,27 @@ SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist-sample")
 
 @dataclass
 class DataSplits:
-    """Train and test arrays and where they came from."""
+    """Train and test arrays and where they came from.  ``load_image_folder`` adds an
+    attribute ``skipped``: a dict counting the files it passed over."""
     train: tuple
     test: tuple
     source: str
     name: str
     classes: tuple = field(default_factory=tuple)
+
+
+def stratified_split(labels: np.ndarray, test_split: float, seed: int = 0) -> np.ndarray:
+    """A boolean mask over ``labels`` (N,), True for the test samples: ``test_split`` of
+    each class (rounded half up; at least one, and at least one left for training, where
+    a class has two or more), drawn class by class with ``numpy.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(labels), bool)
+    for k in np.unique(labels):
+        members = np.flatnonzero(labels == k)
+        n = len(members)
+        n_test = min(max(int(n * test_split + 0.5), 1), n - 1) if n >= 2 else 0
+        test[rng.permutation(members)[:n_test]] = True
+    return test
 
 
 def is_offline(offline: bool | None = None) -> bool:
