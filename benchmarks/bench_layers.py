@@ -1,4 +1,4 @@
-"""Time scratchcnn's Conv2d and MaxPool2d against torch.nn.functional, float32.
+"""Time scratchcnn's layers against torch.nn's, float32.
 
     python benchmarks/bench_layers.py [--repeats 5] [--rounds 2] [--threads 2]
                                       [--baseline OTHER_CHECKOUT/src]
@@ -27,18 +27,86 @@ CONV_CASES = {
     "CIFAR": (64, 3, 32, 32, 32, 3, 1, 1, False),
     "VGG block": (32, 64, 32, 32, 64, 3, 1, 1, False),
     "strided": (64, 32, 32, 32, 64, 3, 2, 1, False),
+    # the convolutions of resnet20 on Fashion-MNIST (1x28x28), batch 64
+    "resnet20 stem": (64, 1, 28, 28, 16, 3, 1, 1, True),
+    "resnet20 16@28x28": (64, 16, 28, 28, 16, 3, 1, 1, False),
+    "resnet20 16->32 stride 2": (64, 16, 28, 28, 32, 3, 2, 1, False),
+    "resnet20 1x1 16->32 stride 2": (64, 16, 28, 28, 32, 1, 2, 0, False),
+    "resnet20 32@14x14": (64, 32, 14, 14, 32, 3, 1, 1, False),
+    "resnet20 32->64 stride 2": (64, 32, 14, 14, 64, 3, 2, 1, False),
+    "resnet20 64@7x7": (64, 64, 7, 7, 64, 3, 1, 1, False),
+}
+# name: (kind, (N, C, H, W)): the layers a ResNet or MobileNet adds
+BLOCK_CASES = {
+    "global avg pool (64,64,7,7)": ("gap", (64, 64, 7, 7)),
+    "residual block 16@28x28": ("residual", (64, 16, 28, 28)),
+    "depthwise 3x3 (64,32,14,14)": ("depthwise", (64, 32, 14, 14)),
+    "grouped 3x3, 4 groups (64,32,14,14)": ("grouped", (64, 32, 14, 14)),
 }
 # name: (N, C, H, W, k)
 POOL_CASES = {
     "max-pool 2x2 (128,6,28,28)": (128, 6, 28, 28, 2),
     "max-pool 2x2 (32,64,32,32)": (32, 64, 32, 32, 2),
 }
-TARGETS = {"conv": 1.5, "pool": 1.0}
+TARGETS = {"conv": 1.5, "pool": 1.0, "block": 1.5}
+
+
+def block_child(library: str, case: str, rng):
+    """(fwd, fwd_bwd) closures of one of BLOCK_CASES in ``library``."""
+    import numpy as np
+    kind, shape = BLOCK_CASES[case]
+    n, c, h, w = shape
+    x = rng.standard_normal(shape, dtype=np.float32)
+    groups = {"depthwise": c, "grouped": 4}.get(kind)
+    if library in ("ours", "base"):
+        import scratchcnn as sc
+        if kind == "gap":
+            layer = sc.AdaptiveAvgPool2d(1)
+        elif kind == "residual":
+            layer = sc.Residual([sc.Conv2d(c, c, 3, padding=1, bias=False, rng=0),
+                                 sc.BatchNorm2d(c), sc.ReLU(),
+                                 sc.Conv2d(c, c, 3, padding=1, bias=False, rng=1),
+                                 sc.BatchNorm2d(c)])
+        else:
+            layer = sc.Conv2d(c, c, 3, padding=1, groups=groups, rng=0)
+        dout = rng.standard_normal(layer.forward(x).shape, dtype=np.float32)
+        return (lambda: layer.forward(x)), (lambda: (layer.forward(x), layer.backward(dout)))
+    import torch
+    from torch import nn
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if kind == "gap":
+        layer = nn.AdaptiveAvgPool2d(1)
+    elif kind == "residual":
+        from torch_twin import TorchResidual
+        layer = TorchResidual(nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                            nn.BatchNorm2d(c), nn.ReLU(),
+                                            nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                            nn.BatchNorm2d(c)))
+    else:
+        layer = nn.Conv2d(c, c, 3, padding=1, groups=groups)
+    xt = torch.from_numpy(x).requires_grad_()
+    with torch.no_grad():
+        dout = torch.randn(layer(xt).shape)
+
+    def fwd():
+        with torch.no_grad():
+            layer(xt)
+
+    def fwd_bwd():
+        layer(xt).backward(dout)
+        xt.grad = None
+    return fwd, fwd_bwd
 
 
 def child(library: str, case: str, repeats: int) -> dict:
     import numpy as np
     rng = np.random.default_rng(0)
+    if case in BLOCK_CASES:
+        fwd, fwd_bwd = block_child(library, case, rng)
+        base = H.start_peak()
+        result = {"fwd": H.time_call(fwd, repeats), "fwd_bwd": H.time_call(fwd_bwd, repeats)}
+        result["peak_mib"] = H.peak_mib() - base
+        return result
     is_conv = case in CONV_CASES
     if is_conv:
         n, c, h, w, o, k, s, p, first = CONV_CASES[case]
@@ -103,7 +171,7 @@ def main(argv=None) -> int:
           "| peak MiB ours / torch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     failed, against_base = [], []
-    for case in [*CONV_CASES, *POOL_CASES]:
+    for case in [*CONV_CASES, *POOL_CASES, *BLOCK_CASES]:
         if args.only and args.only not in case:
             continue
         runs = H.alternate(__file__, ["ours", "torch"], ["--case", case,
@@ -113,7 +181,8 @@ def main(argv=None) -> int:
         b_o, b_t = H.median_of(runs["ours"], "fwd_bwd"), H.median_of(runs["torch"], "fwd_bwd")
         m_o = max(r["peak_mib"] for r in runs["ours"])
         m_t = max(r["peak_mib"] for r in runs["torch"])
-        target = TARGETS["conv" if case in CONV_CASES else "pool"]
+        target = TARGETS["conv" if case in CONV_CASES else
+                         "block" if case in BLOCK_CASES else "pool"]
         ok = b_o / b_t <= target
         if not ok:
             failed.append(case)

@@ -39,7 +39,7 @@ def child(library: str, n: int, batch_size: int, name: str = "lenet5") -> dict:
     x, y = data(n)
     if library in ("ours", "base"):
         import scratchcnn as sc
-        model = sc.models.MODELS[name](seed=0)
+        model = sc.models.MODELS[name](input_shape=x.shape[1:], seed=0)
         steps = []
 
         def time_steps(trainer):  # fit's own loop, with each step timed
@@ -66,7 +66,7 @@ def child(library: str, n: int, batch_size: int, name: str = "lenet5") -> dict:
         import scratchcnn as sc
         from torch_twin import torch_twin
         torch.manual_seed(0)
-        model = torch_twin(sc.models.MODELS[name](seed=0))  # the same layers, in order
+        model = torch_twin(sc.models.MODELS[name](input_shape=x.shape[1:], seed=0))  # same layers
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         xt, yt = torch.from_numpy(x), torch.from_numpy(np.asarray(y, np.int64))
         gen = torch.Generator().manual_seed(0)
