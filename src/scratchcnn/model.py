@@ -70,11 +70,36 @@ class Sequential(Stack):
         return (x.astype(dtype, copy=False) - mean) * inv
 
     def forward(self, x) -> np.ndarray:
-        return super().forward(self._normalise(x))
+        """The model's output for a batch x, or for one sample without its batch axis
+        (``(C, H, W)`` for a model that starts with a convolution): then unbatched."""
+        x = self._normalise(x)
+        if self._one_sample(x.shape):
+            self._unbatched = True
+            return super().forward(x[None])[0]
+        self._unbatched = False
+        return super().forward(x)
+
+    def _one_sample(self, shape: tuple) -> bool:
+        first = self.layers[0] if self.layers else None
+        ndim = getattr(first, "batched_ndim", None)
+        return ndim is not None and len(shape) == ndim - 1
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The output's shape for a batch of ``input_shape``, or for one sample's shape
+        (then without the batch axis: ``lenet5().output_shape((1, 28, 28)) == (10,)``)."""
+        if self._one_sample(tuple(input_shape)):
+            return super().output_shape((1, *input_shape))[1:]
+        return super().output_shape(input_shape)
 
     __call__ = forward
 
     def backward(self, dout) -> np.ndarray | None:
+        if self._unbatched:
+            dx = self._backward_batch(np.asarray(dout)[None])
+            return None if dx is None else dx[0]
+        return self._backward_batch(dout)
+
+    def _backward_batch(self, dout) -> np.ndarray | None:
         dout = super().backward(dout)
         if dout is not None and self.input_std is not None:
             shape = (-1, 1, 1) if self.input_std.ndim == 1 else ()

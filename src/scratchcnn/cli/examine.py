@@ -106,13 +106,19 @@ def cmd_predict(args) -> int:
 
 def cmd_summary(args) -> int:
     from ..models import INPUT_SHAPES, MODELS
-    if args.model in MODELS:
-        model = MODELS[args.model]()
+    if args.model in MODELS:  # built for the input asked about
         shape = args.input or INPUT_SHAPES[args.model]
+        try:
+            model = MODELS[args.model](input_shape=shape)
+        except ValueError as err:
+            raise SystemExit(f"scratchcnn: summary: {err}")
     else:
         model = common.load_model(args.model)
         shape = args.input or tuple(model.meta.get("input_shape", (1, 28, 28)))
-    print(model.summary(shape))
+    try:
+        print(model.summary(shape))
+    except ValueError as err:  # a model file's layers that do not fit that input
+        raise SystemExit(f"scratchcnn: summary: {args.model} does not take input {shape}: {err}")
     return 0
 
 

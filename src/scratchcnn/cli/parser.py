@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "random rotations, shifts and zooms)")
     t.add_argument("--model", default="convnet_bn_mini",
                    choices=sorted(set(MODELS) - {"alexnet", "vgg16"}))
-    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or a directory "
-                   "holding the four MNIST-style IDX files")
+    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or a directory: "
+                   "the four MNIST-style IDX files, or images in one subfolder per class "
+                   "(train/ and test/ subfolders if it has them)")
     t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=20)
     t.add_argument("--batch-size", type=_int_in(1), default=32)
     t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))

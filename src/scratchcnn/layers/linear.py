@@ -30,13 +30,15 @@ class Linear(Layer):
         default_(self.params["weight"], self.params.get("bias"), as_generator(rng))
 
     def output_shape(self, input_shape: tuple) -> tuple:
+        """(*, out_features) for an input (*, in_features); ValueError for any other."""
+        if not input_shape or input_shape[-1] != self.in_features:
+            raise ValueError(f"Linear: expected input (*, {self.in_features}) with "
+                             f"{self.in_features} features on the last axis, got shape "
+                             f"{tuple(input_shape)}")
         return (*input_shape[:-1], self.out_features)
 
     def _forward(self, x):
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected input (*, {self.in_features}) with "
-                             f"{self.in_features} features on the last axis, got shape "
-                             f"{x.shape}")
+        self.output_shape(x.shape)
         self._x = x
         y = x @ self.params["weight"].T
         if "bias" in self.params:
