@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from .check import cmd_check
 from .examine import (cmd_evaluate, cmd_export, cmd_predict, cmd_shape, cmd_summary,
                       cmd_visualize)
+from .explore import cmd_explore
 from .parser import build_parser
 from .train import cmd_train
 
@@ -21,7 +23,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "summary": cmd_summary, "shape": cmd_shape, "export": cmd_export,
-            "visualize": cmd_visualize}
+            "visualize": cmd_visualize, "check": cmd_check, "explore": cmd_explore}
 
 
 #: Errors a user's input can cause: one line on stderr, no traceback (unless -v).

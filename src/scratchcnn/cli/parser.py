@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataset", help="the test images (default: the data set the model was "
                    "trained on)")
     v.add_argument("--out", required=True, help="directory for the PNG files")
+    from . import check, explore  # the learning tools declare their own options
+    check.add_arguments(command("check", help="run your own convolution and pooling (a "
+                                "Python file) against the library and name each mistake"))
+    explore.add_arguments(command("explore", help="a local web page to draw a digit and "
+                                  "watch it flow through a network"))
     for cmd in (t, e, v):
         cmd.add_argument("--offline", action="store_true", default=None,
                          help="never touch the network (also SCRATCHCNN_OFFLINE=1)")
