@@ -23,13 +23,48 @@ def parse(out):
 
 
 def test_shape_answers_the_notebook(capsys):
-    out = parse(run(capsys, "shape", "--input", "144,144,3", "--filters", "6", "--kernel", "3"))
-    assert out["output"] == "142x142x6" and out["params"] == "168"
-    out = parse(run(capsys, "shape", "--input", "20,20,10", "--filters", "20", "--kernel", "3",
+    # the notebook's 144x144x3 image, read as C,H,W like summary reads it
+    out = parse(run(capsys, "shape", "--input", "3,144,144", "--filters", "6", "--kernel", "3"))
+    assert out["output"] == "6,142,142" and out["params"] == "168"
+    out = parse(run(capsys, "shape", "--input", "10,20,20", "--filters", "20", "--kernel", "3",
                     "--stride", "2"))
-    assert out["output"] == "9x9x20" and out["params"] == "1820"
+    assert out["output"] == "20,9,9" and out["params"] == "1820"
     with pytest.raises(SystemExit):
-        main(["shape", "--input", "2,2,1", "--filters", "1", "--kernel", "5"])
+        main(["shape", "--input", "1,2,2", "--filters", "1", "--kernel", "5"])
+
+
+@pytest.mark.parametrize("command", [["shape", "--filters", "6", "--kernel", "3"],
+                                     ["summary", "lenet5"]])
+def test_an_input_that_reads_as_h_w_c_is_refused_by_shape_and_summary(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--input", "144,144,3"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"scratchcnn {command[0]}: error: argument --input: 144,144,3 reads as "
+                   f"C=144, H=144, W=3; --input is C,H,W: if you mean a 144x144 image of 3 "
+                   f"channels (H,W,C), write 3,144,144 (see 'scratchcnn {command[0]} --help')"]
+
+
+def test_summary_builds_a_zoo_model_for_the_input_and_refuses_what_does_not_fit(capsys):
+    assert "Total params: 82,826" in run(capsys, "summary", "lenet5", "--input", "1,32,32")
+    assert sc.models.lenet5().output_shape((1, 28, 28)) == (10,)  # one sample: unbatched
+    assert main(["summary", "lenet5", "--input", "1,2,2"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "scratchcnn: lenet5: input 2x2 is too small; it takes images of at least 4x4 (resize "
+        "or pad them, or choose a model that takes smaller ones: resnet20)")
+
+
+def test_a_bare_command_prints_help_and_help_shows_the_defaults(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: scratchcnn") and "train" in out and "main job" in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: convnet_bn_mini)", "(default: mnist-sample)", "(default: 20)",
+                    "(default: 32)", "(default: adam)", "(default: 0.002)", "(default: cosine)",
+                    "(default: 0.1)", "(default: affine:10)", "(default: 0)"):
+        assert default in out, default
 
 
 def test_summary(capsys):
@@ -58,7 +93,9 @@ def test_train_writes_model_and_metrics(trained):
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]["val_accuracy"]) == 2
     assert metrics["test_accuracy"] == pytest.approx(float(values["test_accuracy"]), abs=1e-4)
-    assert "epoch 2/2" in proc.stdout and "bundled sample" in proc.stderr
+    # the default data set is the bundled sample: named as such, no network tried
+    assert "epoch 2/2" in proc.stdout and "source=bundled MNIST sample" in proc.stdout
+    assert "full MNIST unavailable" not in proc.stderr
     pytest.importorskip("matplotlib")
     assert values["curves_file"] == str(out / "curves.png")
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -100,7 +137,8 @@ def test_verbose_logs_function_and_line(capsys, monkeypatch):
 
 
 def test_bad_dataset_is_a_clear_error():
-    with pytest.raises(SystemExit, match="--dataset must be mnist, fashion-mnist or a directory"):
+    with pytest.raises(SystemExit, match="--dataset must be mnist-sample, mnist, fashion-mnist "
+                                         "or a directory"):
         main(["train", "--dataset", "nope"])
 
 
@@ -324,3 +362,21 @@ def test_a_photo_on_grey_paper_is_read_like_an_mnist_digit(tmp_path):
     assert x.shape == (1, 28, 28) and x.dtype == np.float32
     assert x[0, 0].max() == 0.0 and x.max() == 1.0  # paper at 0, the ink at 1
     assert x[0, 14, 14] == 1.0 and x[0, 14, 3] == 0.0
+
+
+def test_resume_refuses_fewer_epochs_and_says_what_schedule_an_extension_trains_on(
+        trained, tmp_path, capsys):
+    import shutil
+    out, _ = trained
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    before = (run_dir / "model.npz").read_bytes()
+    with pytest.raises(SystemExit, match=r"has 2 epochs done already; --epochs 1 would be "
+                                         r"fewer \(give --epochs 2 or more to continue it\)"):
+        main(["train", "--resume", str(run_dir), "--epochs", "1", "--offline"])
+    assert (run_dir / "model.npz").read_bytes() == before
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3", "--offline"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # cosine over 3 epochs from 1e-3: epoch 3 starts at 1e-3 * (1 + cos(2 pi / 3)) / 2
+    assert any(line.startswith("schedule=cosine over 3 epochs (the run had 2): epochs 3-3 "
+                               "train at lr 0.00025 falling to") for line in lines), lines

@@ -93,8 +93,10 @@ def test_a_second_run_never_overwrites_the_first(finished_run, data, tmp_path):
 
 def test_user_mistakes_are_one_line(finished_run, tmp_path):
     one_line_error(scratchcnn("summary", "lenet5", "--input", "3,2,2"),
-                   "Conv2d: expected input with 1 channels, got input shape (1, 3, 2, 2)")
-    one_line_error(scratchcnn("summary", "lenet5", "--input", "1,2,2"), "Conv2d: kernel (5, 5)")
+                   "lenet5: input 2x2 is too small; it takes images of at least 4x4")
+    one_line_error(scratchcnn("summary", finished_run / "model.npz", "--input", "1,2,2"),
+                   "summary: " + str(finished_run / "model.npz") + " does not take input "
+                   "(1, 2, 2): MaxPool2d: window (2, 2)")
     lines = one_line_error(scratchcnn("evaluate", "/etc/hostname"),
                            "/etc/hostname: not a scratchcnn model file (not an .npz archive)")
     assert not any("pickle" in line for line in lines)
@@ -103,7 +105,7 @@ def test_user_mistakes_are_one_line(finished_run, tmp_path):
     one_line_error(scratchcnn("train", "--dataset", tmp_path / "bad"), "missing train-images")
     one_line_error(scratchcnn("predict", finished_run / "model.npz", "/etc/hostname"),
                    "cannot read image /etc/hostname")
-    one_line_error(scratchcnn("shape", "--input", "5,5,1", "--filters", 1, "--kernel", 7),
+    one_line_error(scratchcnn("shape", "--input", "1,5,5", "--filters", 1, "--kernel", 7),
                    "does not fit an input of size 5")
 
 

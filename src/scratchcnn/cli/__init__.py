@@ -37,8 +37,9 @@ def main(argv=None) -> int:
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s "
                             "%(funcName)s:%(lineno)d %(message)s")
-    if args.command is None:
-        args = build_parser().parse_args(["train", *argv])
+    if args.command is None:  # a bare 'scratchcnn' says what it can do
+        build_parser().print_help()
+        return 0
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

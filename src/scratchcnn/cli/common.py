@@ -11,11 +11,14 @@ __all__ = ["load_data", "load_file", "load_model"]
 
 
 def load_data(dataset: str, offline: bool, input_shape: tuple | None = None):
-    """The data set a ``--dataset`` names: mnist, fashion-mnist or a directory, either of
+    """The data set a ``--dataset`` names: mnist-sample (the bundled 5,000 images, never
+    the network), mnist, fashion-mnist or a directory, either of
     the four MNIST IDX files or of one subfolder of images per class.  ``input_shape``
     (C, H, W), a model's, makes an image folder's images that size and colour."""
     from .. import datasets as D
-    if dataset == "mnist":
+    if dataset == "mnist-sample":
+        data = D.load_sample()
+    elif dataset == "mnist":
         data = D.load_mnist(offline=offline)
     elif dataset in ("fashion-mnist", "fashion_mnist", "fashion"):
         data = D.load_fashion_mnist(offline=offline)
@@ -29,7 +32,8 @@ def load_data(dataset: str, offline: bool, input_shape: tuple | None = None):
     elif os.path.isdir(dataset):
         data = D.load_directory(dataset)
     else:
-        raise SystemExit(f"scratchcnn: --dataset must be mnist, fashion-mnist or a directory "
+        raise SystemExit(f"scratchcnn: --dataset must be mnist-sample, mnist, fashion-mnist or "
+                         f"a directory "
                          f"(of IDX files or of class folders of images); {dataset!r} is none "
                          f"of these")
     log.info("data %s from %s: %d training and %d test images of %s", data.name, data.source,

@@ -52,7 +52,7 @@ def _trained_on(model) -> str:
     if os.path.isabs(source) and name not in DIGIT_DATASETS:
         raise SystemExit(f"scratchcnn: the model was trained on {source}, which is not there "
                          f"any more; name the test images with --dataset")
-    return name.replace("mnist-sample", "mnist")
+    return name
 
 
 def _border(x: np.ndarray) -> np.ndarray:
@@ -78,7 +78,7 @@ def image_to_input(path: str, shape: tuple, dataset: str = "mnist") -> np.ndarra
         raise SystemExit(f"scratchcnn: {err}")
     except ImageFolderError as err:
         raise SystemExit(f"scratchcnn: cannot read image {err}")
-    if not digits:
+    if not digits or _uniform(x):
         return x
     if _border(x).mean() > 0.5:
         x = 1.0 - x
@@ -89,6 +89,15 @@ def image_to_input(path: str, shape: tuple, dataset: str = "mnist") -> np.ndarra
                    ).astype(np.float32)
 
 
+#: Pixel values spanning less than this (of [0, 1]) make an image blank to predict:
+#: about ten grey levels of 255.
+UNIFORM = 0.04
+
+
+def _uniform(x: np.ndarray) -> bool:
+    return float(x.max()) - float(x.min()) < UNIFORM
+
+
 def cmd_predict(args) -> int:
     model = common.load_model(args.model)
     shape = tuple(model.meta.get("input_shape", (1, 28, 28)))
@@ -96,7 +105,11 @@ def cmd_predict(args) -> int:
     dataset = model.meta.get("dataset", "mnist")
     x = np.stack([image_to_input(p, shape, dataset) for p in args.images])
     proba = model.predict_proba(x)
-    for path, p in zip(args.images, proba):
+    for path, image, p in zip(args.images, x, proba):
+        if _uniform(image):  # a blank page is no digit: the model's answer means nothing
+            print(f"{path} prediction=none blank=1 (a blank or nearly uniform image: its "
+                  f"pixels span {float(image.max()) - float(image.min()):.3f} of [0, 1])")
+            continue
         top = np.argsort(p)[::-1][:args.top]
         name = [names[i] if i < len(names) else str(i) for i in top]
         shown = " ".join(f"{int(i)}:{n}={p[i]:.4f}" for i, n in zip(top, name))
@@ -108,23 +121,20 @@ def cmd_summary(args) -> int:
     from ..models import INPUT_SHAPES, MODELS
     if args.model in MODELS:  # built for the input asked about
         shape = args.input or INPUT_SHAPES[args.model]
-        try:
-            model = MODELS[args.model](input_shape=shape)
-        except ValueError as err:
-            raise SystemExit(f"scratchcnn: summary: {err}")
+        model = MODELS[args.model](input_shape=shape)  # a ValueError names what is too small
     else:
         model = common.load_model(args.model)
         shape = args.input or tuple(model.meta.get("input_shape", (1, 28, 28)))
     try:
         print(model.summary(shape))
     except ValueError as err:  # a model file's layers that do not fit that input
-        raise SystemExit(f"scratchcnn: summary: {args.model} does not take input {shape}: {err}")
+        raise ValueError(f"summary: {args.model} does not take input {shape}: {err}") from err
     return 0
 
 
 def cmd_shape(args) -> int:
     from ..shapes import conv_output_size, conv_params
-    h, w, c = args.input
+    c, h, w = args.input
     k, s, p = args.kernel, args.stride, args.padding
     try:
         ho = conv_output_size(h, k, s, p)
@@ -136,7 +146,8 @@ def cmd_shape(args) -> int:
     print(f"height: floor(({h} + 2*{p} - {k}) / {s}) + 1 = {ho}")
     print(f"width: floor(({w} + 2*{p} - {k}) / {s}) + 1 = {wo}")
     print(f"parameters: {k}*{k}*{c}*{args.filters} weights + {args.filters} biases = {params}")
-    print(f"output={ho}x{wo}x{args.filters}")
+    print(f"output: {args.filters} channels of {ho}x{wo} pixels, C,H,W =")
+    print(f"output={args.filters},{ho},{wo}")
     print(f"params={params}")
     return 0
 

@@ -61,6 +61,42 @@ def _triple(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (where it has one worth saying)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if action.option_strings and not any(default is v for v in (None, False,
+                                                                    argparse.SUPPRESS)) \
+                and "default" not in text:
+            text += f" (default: {default})"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An option error is one line: what is wrong, and where the help is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+#: What --dataset names when not given: the 5,000 MNIST images shipped in the package,
+#: so that the main job never touches the network unless a data set that needs it is named.
+DEFAULT_DATASET = "mnist-sample"
+
+
+def _chw(text: str) -> tuple[int, int, int]:
+    """An argparse type: C,H,W, refused where it reads as the notebook's H,W,C (a square
+    image when read so, a non-square one as C,H,W: 144,144,3 is 3,144,144)."""
+    c, h, w = _triple(text, "--input")
+    if h != w and c == h:
+        raise argparse.ArgumentTypeError(
+            f"{text} reads as C={c}, H={h}, W={w}; --input is C,H,W: if you mean a {c}x{h} "
+            f"image of {w} channels (H,W,C), write {w},{c},{h}")
+    return c, h, w
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..models import MODELS
     from ..optim import OPTIMIZERS
@@ -69,22 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="log what happens, with the function and line of each "
                          "message, and show a traceback on errors")
-    ap = argparse.ArgumentParser(prog="scratchcnn", parents=[verbose], description=
-                                 "Convolutional neural networks from scratch in NumPy.")
-    sub = ap.add_subparsers(dest="command")
+    ap = _Parser(prog="scratchcnn", parents=[verbose], formatter_class=_Help, description=
+                 "Convolutional neural networks from scratch in NumPy.  'scratchcnn train' "
+                 "is the main job: it trains convnet_bn_mini on the bundled MNIST sample.")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
 
     def command(name, **kw):
-        return sub.add_parser(name, parents=[verbose], **kw)
+        return sub.add_parser(name, parents=[verbose], formatter_class=_Help, **kw)
     t = command("train", help="train a model (default: convnet_bn_mini on MNIST, with small "
                 "random rotations, shifts and zooms)")
-    t.add_argument("--model", default="convnet_bn_mini",
+    t.add_argument("--model", default="convnet_bn_mini", help="the zoo model to train",
                    choices=sorted(set(MODELS) - {"alexnet", "vgg16"}))
-    t.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or a directory: "
-                   "the four MNIST-style IDX files, or images in one subfolder per class "
-                   "(train/ and test/ subfolders if it has them)")
-    t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=20)
-    t.add_argument("--batch-size", type=_int_in(1), default=32)
-    t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
+    t.add_argument("--dataset", default=DEFAULT_DATASET, help="mnist-sample (the 5,000 "
+                   "MNIST images in the package, offline), mnist (downloads the full set), "
+                   "fashion-mnist (a system copy or a download) or a directory: the four "
+                   "MNIST-style IDX files, or images in one subfolder per class (train/ and "
+                   "test/ subfolders if it has them)")
+    t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=20,
+                   help="epochs in all (with --resume: at least those done)")
+    t.add_argument("--batch-size", type=_int_in(1), default=32, help="images per step")
+    t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
+                   help="the update rule")
     t.add_argument("--lr", type=_float_in(0), default=2e-3, help="learning rate (> 0)")
     t.add_argument("--schedule", default="cosine", choices=["none", "step", "cosine"],
                    help="cosine: from --lr down to 0, updated before every batch; step: "
@@ -97,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augment every training batch: NAME[:NUMBER],... from shift "
                    "(pixels), crop (padding), flip (probability), erase (probability), "
                    "affine (degrees, with shifts up to 10%% and zooms of 0.9-1.1), e.g. "
-                   "'shift:2,erase:0.25'; default affine:10, 'none' for none")
-    t.add_argument("--seed", type=_int_in(0), default=0)
+                   "'shift:2,erase:0.25'; 'none' for none")
+    t.add_argument("--seed", type=_int_in(0), default=0, help="seeds the weights, the "
+                   "shuffling, the split and the augmentation: the same seed, the same run")
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET, or "
                    "runs/MODEL-DATASET-2, -3, ... when that holds a run already)")
     t.add_argument("--force", action="store_true", help="overwrite the run in --out")
@@ -106,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint.npz (written after every epoch) is in this directory, with "
                    "its options; --epochs may raise the total")
     e = command("evaluate", help="accuracy, per-class accuracy, confusion matrix")
-    e.add_argument("model")
+    e.add_argument("model", help="a model file")
     e.add_argument("--dataset", help="default: the data set the model was trained on")
     e.add_argument("--plot", action="store_true", help="also write the confusion matrix PNG")
     for cmd in (t, e):
@@ -115,27 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
                          "probabilities with its mirror image's (for classes a horizontal "
                          "flip keeps, such as clothes; not digits)")
     p = command("predict", help="classify image files (PNG/JPEG, needs Pillow)")
-    p.add_argument("model")
-    p.add_argument("images", nargs="+")
+    p.add_argument("model", help="a model file")
+    p.add_argument("images", nargs="+", help="PNG/JPEG files")
     p.add_argument("--top", type=_int_in(1), default=3,
-                   help="how many of the most likely classes to print per image (default 3)")
+                   help="how many of the most likely classes to print per image")
     s = command("summary", help="layers, output shapes, parameters, MACs")
     s.add_argument("model", help=f"{'|'.join(MODELS)} or a model file")
-    s.add_argument("--input", type=lambda v: _triple(v, "--input"), help="C,H,W")
+    s.add_argument("--input", type=_chw, help="C,H,W of one sample (default: the model's "
+                   "own input shape)")
     sh = command("shape", help="output size and parameter count of a conv layer")
-    sh.add_argument("--input", required=True, type=lambda v: _triple(v, "--input"),
-                    help="H,W,C as in the notebook, e.g. 144,144,3")
-    sh.add_argument("--filters", type=_int_in(1), required=True)
-    sh.add_argument("--kernel", type=_int_in(1), required=True)
-    sh.add_argument("--stride", type=_int_in(1), default=1)
-    sh.add_argument("--padding", type=_int_in(0), default=0)
+    sh.add_argument("--input", required=True, type=_chw,
+                    help="C,H,W of the input, as summary reads it: the notebook's 144x144x3 "
+                    "image is 3,144,144")
+    sh.add_argument("--filters", type=_int_in(1), required=True, help="output channels")
+    sh.add_argument("--kernel", type=_int_in(1), required=True, help="kernel size k (k x k)")
+    sh.add_argument("--stride", type=_int_in(1), default=1, help="the stride")
+    sh.add_argument("--padding", type=_int_in(0), default=0, help="zeros on each side")
     x = command("export", help="write a model for other tools: ONNX (needs [onnx]) or "
                 "PyTorch-named safetensors (needs [safetensors])")
     x.add_argument("model", help="a model file")
     x.add_argument("--onnx", metavar="OUT.onnx", help="an ONNX graph with a dynamic batch axis")
     x.add_argument("--safetensors", metavar="OUT.safetensors", help="the weights under "
                    "torch.nn.Sequential's names, the architecture in the metadata")
-    x.add_argument("--input", type=lambda v: _triple(v, "--input"), help="C,H,W of one "
+    x.add_argument("--input", type=_chw, help="C,H,W of one "
                    "sample (default: the shape the model was trained on)")
     v = command("visualize", help="PNGs of a model's first filters, its feature maps for one "
                 "image, the confusion matrix, the worst mistakes, its curves (needs [plot])")

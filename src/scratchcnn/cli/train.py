@@ -69,6 +69,12 @@ def _resume_settings(args) -> tuple[dict, object]:
     options = dict(saved)
     if args.epochs != defaults.epochs:
         options["epochs"] = args.epochs
+    done = checkpoint.trainer_state.get("epoch", 0)
+    if isinstance(done, int) and options["epochs"] < done:
+        raise SystemExit(f"scratchcnn: --resume: {path} has {done} epochs done already; "
+                         f"--epochs {options['epochs']} would be fewer (give --epochs {done} "
+                         f"or more to continue it)")
+    args.saved_epochs = saved["epochs"]
     args.out = args.out or os.path.dirname(os.path.abspath(path))
     return options, checkpoint
 
@@ -161,6 +167,12 @@ def cmd_train(args) -> int:
           f"epochs={args.epochs} seed={args.seed} out={out}", flush=True)
     if checkpoint is not None:
         print(f"resumed={args.resume}\nresumed_after_epoch={model.trainer.epoch}", flush=True)
+        if args.epochs > args.saved_epochs and scheduler is not None:
+            done, base = model.trainer.epoch, model.trainer.base_lr
+            print(f"schedule={args.schedule} over {args.epochs} epochs (the run had "
+                  f"{args.saved_epochs}): epochs {done + 1}-{args.epochs} train at lr "
+                  f"{scheduler.lr_at(done, base):.3g} falling to "
+                  f"{scheduler.lr_at(args.epochs - 1e-9, base):.3g}", flush=True)
     if os.path.isdir(out):
         _remove_stale_temporaries(out)
     model_path = os.path.join(out, "model.npz")
