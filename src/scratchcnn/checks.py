@@ -21,7 +21,7 @@ import numpy as np
 from .layers import Conv2d, Linear
 from .losses import CrossEntropyLoss
 
-__all__ = ["images", "targets", "pixel_scale", "input_range"]
+__all__ = ["images", "targets", "pixel_scale", "input_range", "storable"]
 
 
 def _array(value, what: str) -> np.ndarray:
@@ -48,6 +48,21 @@ def _finite(arr: np.ndarray, what: str) -> None:
                              f"first at index {tuple(int(i) for i in first)}); clean or drop "
                              "those samples")
         raise ValueError(f"{what}: its values are so large that their sum overflows")
+
+
+def storable(value: np.ndarray, what: str, dtype=np.float32) -> None:
+    """A ValueError naming ``what`` unless every value of ``value`` is finite and within
+    ``dtype``'s range: a float64 1e300 read into a float32 model would become inf."""
+    if value.dtype.kind not in "iuf" or not value.size:
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        largest = float(np.max(np.abs(value)))
+    if not np.isfinite(value).all():
+        raise ValueError(f"{what} holds NaN or inf")
+    limit = float(np.finfo(dtype).max) if np.dtype(dtype).kind == "f" else float("inf")
+    if largest > limit:
+        raise ValueError(f"{what} holds values beyond {np.dtype(dtype)}'s range (up to "
+                         f"{largest:.3g}; {np.dtype(dtype)} reaches {limit:.3g})")
 
 
 def images(x, model, what: str = "x") -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import layers as L
 from .archive import ArchiveError, read_npz
+from .checks import storable
 from .files import usual_mode
 
 __all__ = ["save", "save_checkpoint", "read_model", "read_checkpoint", "atomic_write",
@@ -241,8 +242,10 @@ class ModelFile:
                           f"{tuple(shape)}")
             if value.dtype.kind != "f":
                 self.fail(f"{key} is {value.dtype}, not a float array")
-            if not np.isfinite(value).all():
-                self.fail(f"{key} holds NaN or inf")
+            try:
+                storable(value, key, self.dtype)
+            except ValueError as err:
+                self.fail(str(err))
 
     def fail(self, why):
         _fail(self.path, why, self.what)

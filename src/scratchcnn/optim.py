@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .checks import storable
+
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSprop", "Adam", "AdamW", "StepLR",
            "CosineAnnealingLR", "OPTIMIZERS"]
 
@@ -101,8 +103,8 @@ class Optimizer:
                 if value.dtype.kind not in "iuf" or (want is not None and value.shape != want):
                     raise ValueError(f"{name}.load_state_dict: {pname}/{slot} is {value.dtype} "
                                      f"{value.shape}, expected {want}")
-                if not np.isfinite(value).all():
-                    raise ValueError(f"{name}.load_state_dict: {pname}/{slot} holds NaN or inf")
+                storable(value, f"{name}.load_state_dict: {pname}/{slot}",
+                         np.float64 if params is None else params[pname].dtype)
         self.lr, self.steps = float(lr), int(steps)
         self.hyper.update({k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
         self.state = {k: {s: np.array(v) for s, v in d.items()} for k, d in state.items()}

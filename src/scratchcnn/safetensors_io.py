@@ -25,6 +25,7 @@ from itertools import zip_longest
 import numpy as np
 
 from . import io
+from .checks import storable
 from .extras import require
 from .layers.container import Container
 from .layers.normalization import _BatchNorm
@@ -174,8 +175,7 @@ def load_safetensors(path, model: Sequential | None = None,
             if value.shape != own[key].shape:
                 raise ValueError(f"{path}: tensor {key!r} has shape {value.shape}, the model's "
                                  f"is {own[key].shape}")
-            if not np.isfinite(value).all():
-                raise ValueError(f"{path}: tensor {key!r} holds NaN or inf")
+            storable(value, f"{path}: tensor {key!r}", own[key].dtype)
         model.load_state_dict(state)
     layers = dict(model.named_layers())
     for k in counters:
