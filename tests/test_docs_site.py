@@ -121,8 +121,10 @@ def test_figures_come_from_the_script(tmp_path):
     proc = subprocess.run([sys.executable, str(DOCS / "figures.py"), str(tmp_path), "--quick"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    made = {pathlib.Path(line).name for line in proc.stdout.split()} | {"cnn-vs-fc.png"}
-    # (cnn-vs-fc.png is drawn by cnn_vs_fc.py with its table: the test below runs it)
+    made = {pathlib.Path(line).name for line in proc.stdout.split()} | {"cnn-vs-fc.png",
+                                                                         "explore.png"}
+    # (cnn-vs-fc.png is drawn by cnn_vs_fc.py with its table: the test below runs it;
+    # explore.png is the page in a real browser: tests/test_explore.py takes it)
     used = {m for page in PAGES
             for m in re.findall(r"\(figures/([\w.-]+\.png)\)", page.read_text("utf-8"))}
     assert used and used <= made, f"pages show figures the script does not draw: {used - made}"

@@ -26,7 +26,7 @@ def add_arguments(parser) -> None:
                         "a few seconds on the bundled MNIST sample at the first start, then "
                         "kept in the user's cache)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                        help=f"the port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free one)")
+                        help="the port on 127.0.0.1 (0: any free one)")
     parser.add_argument("--open", action="store_true", default=False,
                         help="open the page in the system's web browser")
     parser.add_argument("--no-browser", dest="open", action="store_false",
