@@ -24,7 +24,7 @@ from .layers import (AdaptiveAvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropou
 from .model import Sequential
 
 __all__ = ["lenet5", "simple_convnet", "convnet_bn", "convnet_bn_lite", "convnet_bn_mini",
-           "alexnet", "vgg16", "resnet20", "resnet_mini", "basic_block", "MODELS", "INPUT_SHAPES", "MIN_SIZE"]
+           "alexnet", "vgg16", "resnet20", "basic_block", "MODELS", "INPUT_SHAPES", "MIN_SIZE"]
 
 MNIST_SHAPE, IMAGENET_SHAPE = (1, 28, 28), (3, 224, 224)
 
@@ -232,36 +232,14 @@ def resnet20(input_shape=(3, 32, 32), num_classes: int = 10, seed=0,
                                 Linear(cin, num_classes, rng=rng)])
 
 
-def resnet_mini(input_shape=MNIST_SHAPE, num_classes: int = 10, seed=0,
-                widths=(32, 64)) -> Sequential:
-    """A small residual net for 28x28 images: per stage, conv 3x3 -> max-pool 2 -> BN ->
-    ReLU (computed together on the fast path), then one basic block (:func:`basic_block`)
-    and ReLU; global average pooling and one linear layer.  With widths (32, 64):
-    about 11 M multiply-accumulates per 28x28 image and 0.2 M parameters; size-free."""
-    c, _, _ = _checked("resnet_mini", input_shape)
-    rng = as_generator(seed)
-    layers, cin = [], c
-    for width in widths:
-        conv = Conv2d(cin, width, 3, padding=1, bias=False, rng=rng)
-        kaiming_normal_(conv.params["weight"], rng, mode="fan_out")
-        layers += [conv, MaxPool2d(2), BatchNorm2d(width), ReLU(),
-                   basic_block(width, width, 1, rng), ReLU()]
-        cin = width
-    return Sequential(layers + [AdaptiveAvgPool2d(1), Flatten(),
-                                Linear(cin, num_classes, rng=rng)])
-
-
 MODELS = {"lenet5": lenet5, "simple_convnet": simple_convnet, "convnet_bn": convnet_bn,
           "convnet_bn_lite": convnet_bn_lite, "convnet_bn_mini": convnet_bn_mini,
-          "alexnet": alexnet, "vgg16": vgg16, "resnet20": resnet20,
-          "resnet_mini": resnet_mini}
+          "alexnet": alexnet, "vgg16": vgg16, "resnet20": resnet20}
 #: The input shape (C, H, W) each builder uses by default: its paper's.
 INPUT_SHAPES = {"lenet5": MNIST_SHAPE, "simple_convnet": MNIST_SHAPE, "convnet_bn": MNIST_SHAPE,
                 "convnet_bn_lite": MNIST_SHAPE, "convnet_bn_mini": MNIST_SHAPE,
-                "alexnet": IMAGENET_SHAPE, "vgg16": IMAGENET_SHAPE, "resnet20": (3, 32, 32),
-                "resnet_mini": MNIST_SHAPE}
+                "alexnet": IMAGENET_SHAPE, "vgg16": IMAGENET_SHAPE, "resnet20": (3, 32, 32)}
 #: The smallest height and width each builder accepts (tests/test_models.py proves each
 #: works there and not one pixel below).
 MIN_SIZE = {"lenet5": 4, "simple_convnet": 6, "convnet_bn": 4, "convnet_bn_lite": 4,
-            "convnet_bn_mini": 4, "alexnet": 63, "vgg16": 32, "resnet20": 1,
-            "resnet_mini": 4}
+            "convnet_bn_mini": 4, "alexnet": 63, "vgg16": 32, "resnet20": 1}
