@@ -18,6 +18,7 @@ learnable arrays in ``layer.params`` and their gradients in ``layer.grads``.  Se
 """
 
 from . import datasets, kernels, losses, models, optim, textbook
+from .checker import check
 from .backend import use, using
 from .io import save, save_checkpoint
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
@@ -38,6 +39,6 @@ __all__ = ["Layer", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Re
            "Sequential", "CrossEntropyLoss", "MSELoss", "SGD", "AdaGrad", "RMSprop", "Adam",
            "AdamW", "StepLR", "CosineAnnealingLR", "save", "load", "save_checkpoint",
            "load_checkpoint", "save_safetensors", "load_safetensors", "export_onnx", "use",
-           "using", "datasets", "kernels", "models", "losses",
+           "using", "check", "datasets", "kernels", "models", "losses",
            "optim", "textbook", "conv_output_size", "pool_output_size", "count_params",
            "__version__"]
