@@ -235,25 +235,55 @@ def test_bodies_that_are_not_json(server):
     assert call(server, "/api/run", b"{}", {"Content-Type": "text/plain"})[0] == 415
 
 
+OCTETS = "application/octet-stream"
+
+
+def upload(server, data: bytes, **headers):
+    return call(server, "/api/upload", data, {"Content-Type": OCTETS, **headers})
+
+
 def test_uploads(server, model):
     from scratchcnn.cli.examine import image_to_input
     pytest.importorskip("PIL")
-    status, _, got = call(server, "/api/upload", DIGIT.read_bytes())
+    status, _, got = upload(server, DIGIT.read_bytes())
     assert status == 200
     assert np.allclose(got["pixels"], image_to_input(str(DIGIT), (1, 28, 28)), atol=1e-5)
     for data, message in ((b"", "empty"), (b"hello, this is text\n" * 10, "not an image"),
                           (DIGIT.read_bytes()[:200], "")):
-        status, _, body = call(server, "/api/upload", data)
+        status, _, body = upload(server, data)
         assert status == 400 and message in body["error"], body
     from PIL import Image
     huge = io.BytesIO()
     Image.new("1", (5000, 5000)).save(huge, "PNG")  # 25 megapixels in a few kilobytes
-    status, _, body = call(server, "/api/upload", huge.getvalue())
+    status, _, body = upload(server, huge.getvalue())
     assert status == 400 and "the limit is 16,777,216" in body["error"]
-    status, _, body = call(server, "/api/upload", b"\0" * (3 * 1024 * 1024))
+    status, _, body = upload(server, b"\0" * (3 * 1024 * 1024))
     assert status == 413 and "limit is 2,097,152" in body["error"]
-    status, body = raw(server, "POST", "/api/upload", headers={"Content-Length": "999999999"})
+    status, body = raw(server, "POST", "/api/upload", headers={
+        "Content-Length": "999999999", "Content-Type": OCTETS})
     assert status == 413  # answered before any of it is read
+
+
+def test_only_the_page_itself_may_post(server):
+    """Another web site's page can send a form or a no-cors fetch (text/plain, its own
+    Origin) but not make this server decode it: only the page's own origin and types."""
+    digit = DIGIT.read_bytes()
+    status, _, body = call(server, "/api/upload", digit, {"Content-Type": "text/plain"})
+    assert status == 415 and "application/octet-stream" in body["error"]
+    status, _, body = upload(server, digit, Origin="https://evil.example")
+    assert status == 403 and "only from the page" in body["error"]
+    port = server.server_address[1]
+    assert upload(server, digit, Origin=f"http://127.0.0.1:{port}")[0] == 200
+    status, _, body = call(server, "/api/run", {"pixels": [[0.0] * 28] * 28},
+                           {"Origin": "http://localhost:1"})
+    assert status == 403
+    assert raw(server, "GET", "/api/model", headers={"Host": ""})[0] == 403
+
+
+def test_json_that_python_reads_but_the_page_never_sends(server):
+    for body in (b'{"pixels": Infinity}', b'{"pixels": NaN}', b"[" * 100_000 + b"]" * 100_000):
+        status, _, answer = call(server, "/api/run", body, {"Content-Type": "application/json"})
+        assert status == 400, answer
 
 
 def test_the_command_serves_until_ctrl_c(model, tmp_path):

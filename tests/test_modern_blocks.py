@@ -221,3 +221,41 @@ def test_resnet20_has_its_torch_twins_parameter_count_and_trains(tmp_path):
     assert history.history["loss"][1] < history.history["loss"][0]
     again = sc.load(sc.save(model, tmp_path / "resnet20"))
     np.testing.assert_array_equal(again.predict_proba(x[:8]), model.predict_proba(x[:8]))
+
+
+def test_containers_inside_a_model_work_whole_and_say_what_they_cannot(tmp_path):
+    from scratchcnn.layers import Stack
+    rng = np.random.default_rng(0)
+    first = sc.Sequential([sc.Residual([sc.Conv2d(1, 1, 3, padding=1, rng=0)]), sc.Flatten(),
+                           sc.Linear(16, 2, rng=1)])
+    one = rng.random((1, 4, 4), dtype=np.float32)  # one sample, no batch axis
+    assert first.forward(one).shape == first.output_shape((1, 4, 4)) == (2,)
+    np.testing.assert_allclose(first.forward(one), first.forward(one[None])[0], rtol=1e-6)
+
+    stacked = sc.Sequential([Stack([sc.Conv2d(1, 2, 3, rng=2), sc.ReLU()]), sc.Flatten(),
+                             sc.Linear(18, 2, rng=3)])
+    row = stacked.summary((1, 5, 5)).splitlines()[2]
+    assert row.startswith("0: Stack(Conv2d, ReLU)") and row.endswith("3x3")
+    x = rng.random((3, 1, 5, 5), dtype=np.float32)
+    again = sc.load(sc.save(stacked, tmp_path / "stacked"))
+    np.testing.assert_array_equal(again.forward(x), stacked.forward(x))
+
+    with pytest.raises(ValueError, match="Residual: the body needs at least one layer"):
+        sc.Residual([])
+    with pytest.raises(ValueError, match=r"save: layer 0 is a Sequential, which a model file "
+                                         r"cannot hold"):
+        sc.save(sc.Sequential([sc.Sequential([sc.Conv2d(1, 1, 3)])]), tmp_path / "nested")
+    normalising = sc.models.lenet5()
+    normalising.input_mean, normalising.input_std = 0.1, 0.3
+    with pytest.raises(ValueError, match="Residual: the body normalises its input"):
+        sc.Residual(normalising)
+
+    fitted = sc.Sequential([sc.Conv2d(2, 2, 3, padding=1, rng=4)])
+    fitted.layers[0].needs_input_grad = False  # as fit marks a model's first layer
+    block = sc.Residual(fitted)  # inside a block, its input's gradient is needed again
+    block.forward(x.repeat(2, axis=1))
+    assert block.backward(np.ones((3, 2, 5, 5), np.float32)).shape == (3, 2, 5, 5)
+
+    model = sc.models.resnet20(input_shape=(1, 28, 28))
+    model.fuse_layers = False  # reaches the stacks inside every block
+    assert model[3].body.fuse_layers is False and model[5].body.fuse_layers is False

@@ -35,7 +35,8 @@ CHECKPOINT_FORMAT = "scratchcnn-checkpoint"
 VERSION = 1
 LAYER_TYPES = {cls.__name__: cls for cls in (
     L.Conv2d, L.MaxPool2d, L.AvgPool2d, L.AdaptiveAvgPool2d, L.Linear, L.Flatten, L.ReLU,
-    L.LeakyReLU, L.Sigmoid, L.Tanh, L.Dropout, L.BatchNorm1d, L.BatchNorm2d, L.Residual)}
+    L.LeakyReLU, L.Sigmoid, L.Tanh, L.Dropout, L.BatchNorm1d, L.BatchNorm2d, L.Residual,
+    L.Stack)}
 _ARCH_KEY = "__architecture__"
 #: How deep containers (Residual blocks) may nest in a file's architecture.
 MAX_NESTING = 8
@@ -43,14 +44,29 @@ _RUN_KEY = "__run__"  # a checkpoint's JSON: trainer state (less its arrays) and
 
 
 def architecture(model) -> dict:
-    """The JSON-able description of a :class:`~scratchcnn.model.Sequential` saved with it."""
+    """The JSON-able description of a :class:`~scratchcnn.model.Sequential` saved with it;
+    a ValueError names a layer that a file cannot hold (so none is written that
+    :func:`read_model` would refuse)."""
+    specs = [L.layer_spec(layer) for layer in model.layers]
+    _check_types(specs, "")
     return {
         "format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
-        "layers": [L.layer_spec(layer) for layer in model.layers],
+        "layers": specs,
         "input_mean": None if model.input_mean is None else model.input_mean.tolist(),
         "input_std": None if model.input_std is None else model.input_std.tolist(),
         "meta": getattr(model, "meta", {}),
     }
+
+
+def _check_types(specs: list, where: str) -> None:
+    for i, spec in enumerate(specs):
+        if spec["type"] not in LAYER_TYPES:
+            raise ValueError(f"save: layer {where}{i} is a {spec['type']}, which a model file "
+                             f"cannot hold ({', '.join(LAYER_TYPES)}); a stack inside a model "
+                             "is a scratchcnn.layers.Stack")
+        for key, value in spec["config"].items():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                _check_types(value, f"{where}{i}.{key}.")
 
 
 def atomic_write(path: str, write) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks, io
-from .layers.container import Stack
+from .layers.container import Container, Stack
 from .losses import CrossEntropyLoss, log_softmax, softmax
 from .progress import bar as progress_bar
 from .shapes import layer_macs, receptive_field
@@ -227,9 +227,11 @@ class Sequential(Stack):
 
 def _one_line(layer) -> str:
     """A layer's repr on one line; a container's as its layers' names."""
-    if not callable(getattr(layer, "children", None)):
+    if isinstance(layer, Stack):
+        return f"{type(layer).__name__}({', '.join(type(sub).__name__ for sub in layer.layers)})"
+    if not isinstance(layer, Container):
         return repr(layer)
-    parts = [f"{name}: " + ", ".join(type(sub).__name__ for sub in part.layers)
+    parts = [f"{name}: " + _one_line(part)[len(type(part).__name__) + 1:-1]
              for name, part in layer.children().items()]
     return f"{type(layer).__name__}({'; '.join(parts)})"
 

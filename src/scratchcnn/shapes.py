@@ -162,8 +162,8 @@ def receptive_field(layers) -> list[ReceptiveField]:
         name = type(layer).__name__
         if name in ("Flatten", "Linear", "AdaptiveAvgPool2d"):  # bins grow with the input
             whole = True
-        elif hasattr(layer, "body"):  # Residual: the body's window is the wider one
-            for inner in layer.body.layers:
+        elif hasattr(layer, "body") or hasattr(layer, "layers"):  # Residual, Stack
+            for inner in getattr(layer, "body", layer).layers:  # (a body's window is wider)
                 advance(inner)
         elif hasattr(layer, "kernel_size") and not whole:
             pads = layer.pads  # ((top, bottom), (left, right)), 'same' resolved

@@ -59,6 +59,10 @@ class HTTPError(Exception):
         self.status = status
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number the page sends")
+
+
 def _rounded(a: np.ndarray) -> list:
     """Values for drawing and hovering, 5 decimals; None where not finite."""
     a = np.round(np.asarray(a, np.float64), 5)
@@ -142,7 +146,7 @@ class Explorer:
             shown = out[:MAX_CHANNELS] if out.ndim == 3 else out
             values = _rounded(shown) if shown.size <= MAX_VALUES else None
             layers.append({"index": i, "shape": list(out.shape), "values": values,
-                           "range": [float(out.min()), float(out.max())]})
+                           "range": _rounded([out.min(), out.max()])})
         return {"probabilities": proba.tolist(), "prediction": int(proba.argmax()),
                 "input": _rounded(outputs[0]), "layers": layers}
 
@@ -178,7 +182,8 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 20  # seconds a silent client may hold its thread
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        log.info("explore: %s %s", self.address_string(), format % args)
+        message = (format % args).translate(self._control_char_table)  # no terminal escapes
+        log.info("explore: %s %s", self.address_string(), message)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -196,8 +201,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _check_host(self) -> None:
         host = self.headers.get("Host")
-        if host is not None and host.lower() not in self.server.hosts:
+        if host is None or host.lower() not in self.server.hosts:
             raise HTTPError(403, f"this server answers only at {self.server.url}")
+
+    def _check_origin(self) -> None:
+        """A POST from another web site (its Origin) is refused: only this page may ask."""
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.lower() not in self.server.origins:
+            raise HTTPError(403, f"requests come only from the page at {self.server.url}")
 
     def _body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -253,17 +264,23 @@ class Handler(BaseHTTPRequestHandler):
         routes = {"/api/run": explorer.run, "/api/explain": explorer.explain}
 
         def route():
-            if path == "/api/upload":
-                return explorer.upload(self._body())
+            self._check_origin()
+            kind = self.headers.get("Content-Type", "")
+            if path == "/api/upload":  # (a type a web form cannot send without asking)
+                if not kind.startswith("application/octet-stream"):
+                    raise HTTPError(415, "send the file's bytes (Content-Type: "
+                                    "application/octet-stream)")
+                with self.server.decoding:
+                    return explorer.upload(self._body())
             if path not in routes:
                 return self._missing(path, "POST")
-            if not self.headers.get("Content-Type", "").startswith("application/json"):
+            if not kind.startswith("application/json"):
                 raise HTTPError(415, "send JSON (Content-Type: application/json)")
             body = self._body()
             try:
-                request = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise HTTPError(400, f"the request is not JSON: {err}") from None
+                request = json.loads(body, parse_constant=_no_constant)
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+                raise HTTPError(400, f"the request is not JSON: {type(err).__name__}") from None
             if not isinstance(request, dict):
                 raise HTTPError(400, "the request must be a JSON object")
             return routes[path](request)
@@ -289,6 +306,8 @@ class ExploreServer(ThreadingHTTPServer):
         self.files = {name: (page / name).read_bytes() for name, _ in PAGE.values()}
         port = self.server_address[1]
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        self.origins = {f"http://{host}" for host in self.hosts}
+        self.decoding = threading.Semaphore(1)  # one upload decoded at a time
 
     @property
     def url(self) -> str:

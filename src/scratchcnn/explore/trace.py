@@ -174,5 +174,11 @@ def explain(model, outputs: list[np.ndarray], index: int, channel: int, y: int, 
     else:
         found = _pointwise(layer, before, channel, y, x)
     return {**found, "layer": index, "name": name, "repr": repr(layer),
-            "channel": channel, "y": y, "x": x, "value": float(after[channel, y, x]),
-            "result": float(found["result"])}
+            "channel": channel, "y": y, "x": x, "value": _finite(after[channel, y, x]),
+            "result": _finite(found["result"])}
+
+
+def _finite(v) -> float | None:
+    """A number JSON can hold: None for inf and NaN."""
+    v = float(v)
+    return v if np.isfinite(v) else None

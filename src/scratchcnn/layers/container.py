@@ -123,9 +123,6 @@ class Stack(Container):
     gradients either way.
     """
 
-    #: Let a layer compute itself together with the next where that is faster.
-    fuse_layers = True
-
     def __init__(self, layers):
         self.layers = list(layers)
         for i, layer in enumerate(self.layers):
@@ -137,6 +134,24 @@ class Stack(Container):
 
     def children(self) -> dict[str, Layer]:
         return {str(i): layer for i, layer in enumerate(self.layers)}
+
+    @property
+    def batched_ndim(self) -> int | None:
+        """What the first layer takes batched (4 for a convolution): one sample has one less."""
+        return self.layers[0].batched_ndim if self.layers else None
+
+    @property
+    def fuse_layers(self) -> bool:
+        """Let a layer compute itself together with the next where that is faster
+        (:meth:`Layer.fuses_with`); setting it reaches the stacks inside, too."""
+        return getattr(self, "_fuse", True)
+
+    @fuse_layers.setter
+    def fuse_layers(self, value: bool) -> None:
+        self._fuse = bool(value)
+        for _, layer in self.named_layers():
+            if isinstance(layer, Stack):
+                layer._fuse = bool(value)
 
     def forward(self, x) -> np.ndarray:
         self._run = []  # the layers that ran, last to backward first
@@ -219,6 +234,19 @@ class Stack(Container):
     def config(self) -> dict:
         return {"layers": [layer_spec(layer) for layer in self.layers]}
 
+    @classmethod
+    def from_config(cls, config: dict, build) -> "Stack":
+        return cls([build(spec, str(i)) for i, spec in enumerate(config["layers"])])
+
+    @classmethod
+    def state_shapes(cls, config: dict, shapes_of=None) -> dict[str, tuple]:
+        if set(config) != {"layers"}:
+            raise ValueError(f"a Stack's config holds its layers, got keys {sorted(config)}")
+        shapes = {}
+        for i, spec in enumerate(config["layers"]):
+            shapes.update({f"{i}.{k}": s for k, s in shapes_of(spec, str(i)).items()})
+        return shapes
+
     def __len__(self):
         return len(self.layers)
 
@@ -250,7 +278,13 @@ class Residual(Container):
     def __init__(self, body, shortcut=None):
         self.body = _stack(body, "body")
         self.shortcut = None if shortcut is None else _stack(shortcut, "shortcut")
+        if not self.body.layers:
+            raise ValueError("Residual: the body needs at least one layer")
         super().__init__()
+
+    @property
+    def batched_ndim(self) -> int | None:
+        return self.body.batched_ndim
 
     def children(self) -> dict[str, Layer]:
         parts = {"body": self.body}
@@ -312,9 +346,6 @@ class Residual(Container):
                 shapes.update({f"{name}.{k}": s for k, s in shapes_of(spec, name).items()})
         return shapes
 
-    def extra_repr(self) -> str:
-        return ""
-
     def __repr__(self) -> str:
         inner = f"body={self.body!r}"
         if self.shortcut is not None:
@@ -323,12 +354,17 @@ class Residual(Container):
 
 
 def _stack(part, what: str) -> Stack:
-    if isinstance(part, Stack):
-        return part
-    if isinstance(part, Layer):
-        return Stack([part])
+    """``part`` as a plain Stack whose first layer gives dL/dx (the block's input needs it)."""
+    if getattr(part, "input_mean", None) is not None:
+        raise ValueError(f"Residual: the {what} normalises its input (input_mean/std), which "
+                         "a block inside a model cannot keep; normalise the whole model")
+    if isinstance(part, Layer) and not isinstance(part, Stack):
+        part = [part]
     try:
-        return Stack(part)
+        stack = Stack(part.layers if isinstance(part, Stack) else part)
     except TypeError as err:
         raise TypeError(f"Residual: {what} must be a Sequential or a list of layers, got "
                         f"{type(part).__name__} ({err})") from None
+    if stack.layers:
+        stack.layers[0].needs_input_grad = True
+    return stack
