@@ -36,6 +36,9 @@ def test_shape_answers_the_notebook(capsys):
 @pytest.mark.parametrize("command", [["shape", "--filters", "6", "--kernel", "3"],
                                      ["summary", "lenet5"]])
 def test_an_input_that_reads_as_h_w_c_is_refused_by_shape_and_summary(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--input", "120,160,3"])  # channels last: 3,120,160 it is
+    assert "write 3,120,160" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         main([*command, "--input", "144,144,3"])
     assert stop.value.code == 2

@@ -377,3 +377,12 @@ def test_an_rgb_image_folder_trains_with_three_channels(tmp_path, digits, capsys
     assert sc.load(out / "model.npz").meta["input_shape"] == [3, 28, 28]
     line = run(capsys, "predict", out / "model.npz", root / "one" / "0.png")
     assert " name=" in line and "prediction=" in line
+
+
+def test_a_folder_too_large_to_decode_is_refused_before_any_allocation(small_tree,
+                                                                       monkeypatch):
+    from scratchcnn.datasets import image_folder
+    monkeypatch.setattr(image_folder, "MAX_ARRAY_BYTES", 10_000)  # a few 28x28 images
+    with pytest.raises(ValueError, match=r"images of \(1, 28, 28\) take 0.0 GiB, over 0 GiB: "
+                                         r"pass a smaller image_size=\(H, W\)"):
+        sc.datasets.load_image_folder(small_tree, color="gray", progress=False)

@@ -87,10 +87,11 @@ DEFAULT_DATASET = "mnist-sample"
 
 
 def _chw(text: str) -> tuple[int, int, int]:
-    """An argparse type: C,H,W, refused where it reads as the notebook's H,W,C (a square
-    image when read so, a non-square one as C,H,W: 144,144,3 is 3,144,144)."""
+    """An argparse type: C,H,W, refused where it reads as the notebook's H,W,C: a square
+    image when read so and a non-square one as C,H,W (144,144,3 is 3,144,144), or a last
+    number that looks like channels (1, 3, 4) after a first that does not (120,160,3)."""
     c, h, w = _triple(text, "--input")
-    if h != w and c == h:
+    if (h != w and c == h) or (w in (1, 3, 4) and c not in (1, 3, 4)):
         raise argparse.ArgumentTypeError(
             f"{text} reads as C={c}, H={h}, W={w}; --input is C,H,W: if you mean a {c}x{h} "
             f"image of {w} channels (H,W,C), write {w},{c},{h}")

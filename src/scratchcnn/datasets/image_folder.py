@@ -10,23 +10,21 @@ Each subfolder is a class, named by the folder and numbered in sorted order (``c
 ``dog`` 1); its images may sit in nested folders.  With both ``train/`` and ``test/``
 those are the splits; otherwise a seeded split, stratified by class, holds out
 ``test_split`` of each class.  Images are ``.png .jpg .jpeg .bmp .gif .webp`` files (any
-case), decoded as one of those formats only, whatever the name says (a ".png" that is
-PostScript never reaches Ghostscript); hidden (``.*``) and other files are skipped and
-counted.  Each image, in :func:`read_image` (which ``scratchcnn predict`` uses too), is
+case), decoded as those formats only, whatever the name says; hidden (``.*``) and other
+files are skipped and counted.  Each image, in :func:`read_image` (also ``predict``'s), is
 
 1. turned upright by its EXIF orientation;
 2. made grey (``L``, ITU-R 601 luma) or RGB; transparent pixels are composited on
    white, as a viewer shows them on a page; 16-bit grey is divided by 65,535;
 3. with ``image_size``, scaled (bilinear, antialiased) to fit inside ``(H, W)``, aspect
-   ratio kept, and centred on zeros (letterbox): a 20x40 image becomes 14x28 in rows
-   7-20 of a 28x28 one (an odd pixel of padding goes below or to the right);
+   ratio kept, centred on zeros (letterbox; an odd pixel of padding below or right);
 4. stored as float32 in [0, 1]: 8-bit values times ``1/255``, bit for bit what
    ``load_mnist`` gives for the same pixels.
 
 A FIFO or a device is refused unopened; a corrupt or truncated image, or one over
 ``MAX_PIXELS`` (a decompression bomb), is one :class:`ImageFolderError` naming it, or
-skipped with ``on_error="skip"``.  The arrays are allocated once, at their final size,
-and each image is decoded straight into its row on ``WORKERS`` threads.
+skipped with ``on_error="skip"``.  The arrays are allocated once at their final size
+(at most ``MAX_ARRAY_BYTES``), each image decoded into its row on ``WORKERS`` threads.
 """
 
 from __future__ import annotations
@@ -54,6 +52,7 @@ FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 #: The most pixels an image may have (Pillow's default ``MAX_IMAGE_PIXELS``, about a
 #: 9,500 x 9,500 photo); a lower ``PIL.Image.MAX_IMAGE_PIXELS`` set by the user wins.
 MAX_PIXELS = 89_478_485
+MAX_ARRAY_BYTES = 8 * 2**30  #: the most one folder's float32 arrays may take
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 #: Images a worker thread decodes between two updates of the progress bar.
 CHUNK = 256
@@ -314,8 +313,8 @@ def _failed(results: list, on_error: str, skipped: dict) -> np.ndarray:
 
 
 def _different_sizes(a: str, size_a: tuple, b: str, size_b: tuple) -> ValueError:
-    return ValueError(f"images differ in size: {a} is {size_a[0]}x{size_a[1]} and {b} is "
-                      f"{size_b[0]}x{size_b[1]} (HxW); pass image_size=(H, W) to resize them")
+    return ImageFolderError(f"images differ in size: {a} is {size_a[0]}x{size_a[1]} and {b} "
+                            f"is {size_b[0]}x{size_b[1]} (HxW); pass image_size=(H, W)")
 
 
 def load_image_folder(path: str, image_size=None, color: str | None = None,
@@ -364,6 +363,11 @@ def load_image_folder(path: str, image_size=None, color: str | None = None,
             size_seen, reference = first, paths[good[0]]
         shape = (channels, *(size or size_seen))
         parts = [np.flatnonzero(~bad & ~test), np.flatnonzero(~bad & test)]
+        needed = 4 * int(np.prod(shape)) * int((~bad).sum())
+        if needed > MAX_ARRAY_BYTES:
+            raise ValueError(f"{root}: {int((~bad).sum()):,} images of {shape} take "
+                             f"{needed / 2**30:,.1f} GiB, over {MAX_ARRAY_BYTES / 2**30:.0f} "
+                             "GiB: pass a smaller image_size=(H, W)")
         xs = [np.zeros((len(idx), *shape), np.float32) for idx in parts]
 
         def decode(slot):
