@@ -16,6 +16,12 @@ __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TrainingCheckpoint",
 
 
 class Callback:
+    def state_dict(self) -> dict:
+        """JSON-able state a checkpoint keeps (resumed: :meth:`load_state_dict`)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
     def on_train_begin(self, trainer) -> None: ...
     def on_train_end(self, trainer) -> None: ...
     def on_epoch_begin(self, trainer, epoch: int) -> None: ...
@@ -74,6 +80,24 @@ class EarlyStopping(Callback, _Monitor):
     def on_train_end(self, trainer):
         if self.stopped_epoch is not None and self.best_weights is not None:
             trainer.model.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict:
+        """Its counters and best value (not the best epoch's weights: after a resume,
+        ``restore_best_weights`` restores the best since the resume)."""
+        best = self.best if math.isfinite(self.best) else None
+        return {"wait": self.wait, "best": best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        counts = [state.get(k) for k in ("wait", "best_epoch", "stopped_epoch")]
+        best = state.get("best")
+        if not (isinstance(counts[0], int) and counts[0] >= 0
+                and all(c is None or (isinstance(c, int) and c >= 0) for c in counts[1:])
+                and (best is None or (isinstance(best, (int, float)) and math.isfinite(best)))):
+            raise ValueError(f"EarlyStopping: not a state it saved: {state!r}")
+        self.wait, self.best_epoch, self.stopped_epoch = counts
+        if best is not None:
+            self.best = float(best)
 
 
 class ModelCheckpoint(Callback, _Monitor):

@@ -44,6 +44,28 @@ class DivergenceGuard:
             raise TrainingDiverged(epoch + 1, batch + 1, f"the loss grew from "
                                    f"{self.first_loss:.4g} to {value:.4g}")
 
+    def weights(self, model, epoch: int, batch: int) -> None:
+        """Raise when a step has made a weight infinite or NaN (an optimiser state loaded
+        from a checkpoint can do that with finite gradients): no file is written after."""
+        for i, layer in enumerate(model.layers):
+            for name, p in layer.params.items():
+                if not np.isfinite(p.sum(dtype=np.float64)):
+                    raise TrainingDiverged(epoch + 1, batch + 1, f"the step made layer {i} "
+                                           f"({layer.name}) {name!r} not finite", layer=i)
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps: the first loss the growth check measures from."""
+        return {"first_loss": self.first_loss}
+
+    def load_state_dict(self, state: dict) -> None:
+        first = state.get("first_loss") if isinstance(state, dict) else state
+        if first is not None and not (isinstance(first, (int, float)) and
+                                      not isinstance(first, bool) and
+                                      1.0 <= first < float("inf")):
+            raise ValueError(f"the divergence guard's first loss must be a number >= 1 or "
+                             f"null, got {first!r}")
+        self.first_loss = None if first is None else float(first)
+
     def gradients(self, model, epoch: int, batch: int, max_norm: float | None) -> None:
         """Raise on a gradient that is not finite; with ``max_norm``, clip them."""
         squares = _squared_norms(model)

@@ -38,10 +38,11 @@ class Optimizer:
     def step(self, model) -> None:
         """Update every parameter of ``model`` from its gradient."""
         self.steps += 1
-        for name, p, g in model.named_parameters():
-            if g is None:
-                continue
-            self._update(p, g.astype(p.dtype, copy=False), self.state.setdefault(name, {}))
+        with np.errstate(over="ignore", invalid="ignore"):  # the guard names what overflows
+            for name, p, g in model.named_parameters():
+                if g is None:
+                    continue
+                self._update(p, g.astype(p.dtype, copy=False), self.state.setdefault(name, {}))
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
         raise NotImplementedError

@@ -68,6 +68,8 @@ class Trainer:
         self.epoch = 0
         self.history = History()
         self._guard = DivergenceGuard()
+        self._callbacks: list = []  # those of the run in progress, whose state is saved
+        self._callback_states: dict = {}  # loaded from a checkpoint, for the next run
 
     def state_dict(self) -> dict:
         """The whole state of the run: a resumed Trainer continues it bit for bit.
@@ -86,6 +88,9 @@ class Trainer:
                            for i, layer in enumerate(self.model.layers)
                            if isinstance(getattr(layer, "rng", None), np.random.Generator)},
             "history": {k: list(v) for k, v in self.history.history.items()},
+            "guard": self._guard.state_dict(),
+            "callbacks": {_callback_key(i, cb): cb.state_dict()
+                          for i, cb in enumerate(self._callbacks) if cb.state_dict()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -131,6 +136,12 @@ class Trainer:
         except (TypeError, ValueError, KeyError) as err:
             raise ValueError(f"Trainer.load_state_dict: a random generator's state is not "
                              f"valid ({type(err).__name__}: {err})") from None
+        callbacks = state.get("callbacks", {})  # (checkpoints before issue 26 lack both)
+        if not isinstance(callbacks, dict) or not all(isinstance(v, dict)
+                                                       for v in callbacks.values()):
+            raise ValueError("Trainer.load_state_dict: callbacks must map names to states")
+        self._guard.load_state_dict(state.get("guard", {}))
+        self._callback_states = dict(callbacks)
         self.epoch, self.base_lr = epoch, float(base_lr)
         self.history = History({k: list(v) for k, v in history.items()})
 
@@ -165,6 +176,11 @@ class Trainer:
                                                   "validation_data[1]"))
         model.meta.setdefault("input_range", checks.input_range(x))  # what it learnt on
         model.layers[0].needs_input_grad = False  # nothing consumes dL/d(input)
+        self._callbacks = callbacks
+        for i, cb in enumerate(callbacks):  # a resumed run's callbacks go on where they were
+            saved = self._callback_states.pop(_callback_key(i, cb), None)
+            if saved is not None:
+                cb.load_state_dict(saved)
         n = len(x)
         bounds = batch_bounds(n, batch_size)
         batches = len(bounds) - 1
@@ -198,6 +214,7 @@ class Trainer:
                 model.backward(self.loss.backward())
                 self._guard.gradients(model, self.epoch, b, clip_grad_norm)
                 self.optimizer.step(model)
+                self._guard.weights(model, self.epoch, b)
                 total_loss += batch_loss * len(idx)
                 if yb.ndim == 1 and out.ndim == 2:
                     correct += int(np.sum(out.argmax(axis=1) == yb))
@@ -226,6 +243,10 @@ class Trainer:
         for cb in callbacks:
             cb.on_train_end(self)
         return self.history
+
+
+def _callback_key(i: int, callback) -> str:
+    return f"{i}.{type(callback).__name__}"
 
 
 def _check_count(name: str, value, least: int) -> None:
