@@ -1,7 +1,7 @@
 """shapes.receptive_field: published values, and the pixels a gradient actually reaches."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
@@ -56,5 +56,7 @@ def test_the_gradient_of_one_output_reaches_exactly_its_field(stack, oi, oj):
     for got, o, axis in ((rows, oi, 0), (cols, oj, 1)):
         centre = field.start[axis] + o * field.jump[axis]
         half = (field.size[axis] - 1) / 2
-        assert 0 <= centre - half and centre + half < size
+        # (strides can leave a map so small that its middle output's window leaves the
+        # image: then padding takes part of it, and the property is about the interior)
+        assume(0 <= centre - half and centre + half < size)
         assert (got.min(), got.max()) == (centre - half, centre + half), (stack, field)
