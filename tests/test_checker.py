@@ -225,7 +225,7 @@ def test_cli_names_the_notebooks_mistakes_in_japanese(capsys):
     assert main(["check", str(NOTEBOOK), "--lang", "ja"]) == 1
     out = capsys.readouterr().out
     for words in ("重みに入力チャンネルの軸がない", "出力の最初の画素しか書かれていない",
-                  "逆伝播の中で重みを更新している", "勾配で和の代わりに平均を取っている",
+                  "逆伝搬の中で重みを更新している", "勾配で和の代わりに平均を取っている",
                   "プーリングの勾配が転置されている", "まとめ:"):
         assert words in out
     assert out.rstrip().endswith("result=fail mistakes=8")

@@ -156,7 +156,7 @@ MISTAKES = {"en": {
     "bias_wrong": ("バイアスの足し方が違う",
                    "{variant}各フィルターのバイアスは、そのフィルターの出力のすべての画素に"
                    "1 回ずつ足します: out[n, o, y, x] = （積の和）+ b[o]。"),
-    "weights_updated_in_backward": ("逆伝播の中で重みを更新している",
+    "weights_updated_in_backward": ("逆伝搬の中で重みを更新している",
                                     "backward が {names} を変えました。backward は勾配を計算"
                                     "するだけにして（dW と db を保存し、dX を返す）、重みの"
                                     "更新は後で最適化手法が行います。中で更新すると毎回"
@@ -298,10 +298,10 @@ TEXT = {"en": {
     "conv_case": "x {x}、{k} のフィルター {o} 枚、ストライド {s}、パディング {p}",
     "pool_case": "x {x}、{k} のウィンドウ、ストライド {s}、パディング {p}",
     "case": "ケース {index}/{total}（{label}）",
-    "heading": {"out": "順伝播", "update": "逆伝播", "dx": "dX", "dw": "dW", "db": "db",
-                "setup": "重み", "init": "コンストラクター", "forward": "順伝播",
-                "backward": "逆伝播", "combine": "順伝播", "import": ""},
-    "check": {"out": "順伝播", "update": "逆伝播で重みを変えない", "dx": "dX", "dw": "dW",
+    "heading": {"out": "順伝搬", "update": "逆伝搬", "dx": "dX", "dw": "dW", "db": "db",
+                "setup": "重み", "init": "コンストラクター", "forward": "順伝搬",
+                "backward": "逆伝搬", "combine": "順伝搬", "import": ""},
+    "check": {"out": "順伝搬", "update": "逆伝搬で重みを変えない", "dx": "dX", "dw": "dW",
               "db": "db"},
     "stage": {"init": "コンストラクター", "setup": "重みの設定", "forward": "forward",
               "backward": "backward", "combine": "画像ごとの結果をまとめるとき",
