@@ -1,40 +1,70 @@
-"""Fuzzed files: IDX data, model files and checkpoints, byte-flipped, cut, crafted.
+"""Fuzzed files: IDX data, model files and checkpoints, byte-flipped, cut, crafted; and
+(issue 26) gzip bombs, .npz member bombs, crafted architectures and run states, values
+beyond float32, safetensors headers and metadata, images and non-regular files.
 
 Every outcome is a correct load or the library's own error naming the file (IDXError,
-ModelFileError), within a couple of seconds and without allocating more than the file
-can justify; and a pickle inside an archive never runs.  ``pytest --fuzz`` runs each
-property with 20 times the examples (a few minutes); CI runs the short version.
+ModelFileError, ImageFolderError), within a couple of seconds and without allocating more
+than the file can justify (each kind states its bound); and a pickle inside an archive
+never runs.  ``pytest --fuzz`` runs each property with 8,000 examples (several minutes);
+CI runs the short version.  ``pytest -s tests/test_fuzz.py`` prints the table of outcomes.
 """
 
 import collections
+import copy
+import functools
 import gzip
+import importlib.util
 import io as pyio
 import json
 import os
 import pathlib
 import pickle
+import re
+import socket
+import struct
 import tempfile
+import threading
 import time
 import tracemalloc
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import scratchcnn as sc
 from scratchcnn import datasets as D
+from scratchcnn.archive import MAX_EXPANSION
 from scratchcnn.io import ModelFileError
 from scratchcnn.training import Trainer
 
-EXAMPLES = 400 * (20 if os.environ.get("SCRATCHCNN_FUZZ") else 1)
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+ST_AVAILABLE = importlib.util.find_spec("safetensors") is not None
+PIL_AVAILABLE = importlib.util.find_spec("PIL") is not None
+if ST_AVAILABLE:
+    import safetensors.numpy as safetensors_numpy
+
+FUZZING = bool(os.environ.get("SCRATCHCNN_FUZZ"))
+EXAMPLES = 400 * (20 if FUZZING else 1)
+
+
+def fuzz(ci: int):
+    """Hypothesis settings: ``ci`` examples, or 8,000 under ``pytest --fuzz``."""
+    return settings(max_examples=8000 if FUZZING else ci, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+FUZZ = fuzz(EXAMPLES)
 SECONDS = 2.0
 WORK = pathlib.Path(tempfile.mkdtemp(prefix="scratchcnn-fuzz-"))
 #: (kind of file, outcome) -> count, printed at the end (``pytest -s tests/test_fuzz.py``)
 OUTCOMES: collections.Counter = collections.Counter()
+#: kind -> Counter of cases, own (the project's clear error), loaded, other, MemoryError,
+#: slow; and kind -> (largest peak, its bound in words, largest share of a case's bound)
+STATS: dict = collections.defaultdict(collections.Counter)
+PEAKS: dict = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,6 +72,37 @@ def tally():
     yield
     print("\nfuzz outcomes:", json.dumps({f"{k[0]} {k[1]}": v for k, v in
                                            sorted(OUTCOMES.items())}))
+    head = ("kind", "cases", "own errors", "loads", "other", "MemoryError", f"> {SECONDS:g} s",
+            "peak MiB", "of bound", "bound")
+    rows = [head] + [(kind, *(f"{c[k]:,}" for k in ("cases", "own", "loaded", "other",
+                                                       "memory", "slow")),
+                      f"{PEAKS[kind][0] / 2**20:.1f}", f"{PEAKS[kind][2]:.0%}", PEAKS[kind][1])
+                     for kind, c in sorted(STATS.items())]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    print("\n" + "\n".join("  ".join(v.ljust(w) if i in (0, 9) else v.rjust(w)
+                                     for i, (v, w) in enumerate(zip(r, widths))) for r in rows))
+
+
+def record(kind: str, path, result, seconds: float, peak: int, bound: int, words: str,
+           own=(ValueError,), check=None) -> None:
+    """Count one case of ``kind`` and assert the property: a load (``check(result)``
+    passes) or one of the ``own`` errors naming ``path``, within SECONDS, the peak of
+    traced allocations under ``bound`` bytes (``words`` states it for the table)."""
+    stats = STATS[kind]
+    stats["cases"] += 1
+    is_error = isinstance(result, BaseException)
+    clear = is_error and isinstance(result, own) and str(path) in str(result)
+    stats["own" if clear else "loaded" if not is_error else "other"] += 1
+    stats["memory"] += isinstance(result, MemoryError)
+    stats["slow"] += seconds >= SECONDS
+    largest, _, share = PEAKS.get(kind, (-1, words, 0.0))
+    PEAKS[kind] = (max(peak, largest), words, max(share, peak / bound))
+    OUTCOMES[kind, type(result).__name__ if is_error else "loaded"] += 1
+    assert not is_error or clear, repr(result)
+    assert seconds < SECONDS, (kind, seconds)
+    assert peak <= bound, (kind, peak, bound)
+    if not is_error and check is not None:
+        check(result)
 
 
 def idx_bytes(array, compress):
@@ -104,15 +165,18 @@ def test_fuzzed_idx_files_load_or_fail_cleanly(data):
     path = WORK / ("f.idx.gz" if data[:2] == b"\x1f\x8b" else "f.idx")
     path.write_bytes(data)
     result, seconds, peak = measured(D.read_idx, path, len(data))
-    OUTCOMES["idx", type(result).__name__ if isinstance(result, Exception) else "loaded"] += 1
-    assert seconds < SECONDS
-    # gzip may expand: never more than what deflate can (1032:1), and only what was claimed
-    assert peak <= 4 * D.idx.MAX_GZIP_RATIO * len(data) + (1 << 20)
-    if isinstance(result, Exception):
-        assert isinstance(result, D.IDXError), repr(result)
-        assert str(path) in str(result)
-    else:
-        assert result.nbytes <= D.idx.MAX_GZIP_RATIO * len(data)
+    room = idx_room(len(data), data[:2] == b"\x1f\x8b")
+    record("idx", path, result, seconds, peak, room + (4 << 20), IDX_BOUND, (D.IDXError,),
+           lambda array: array.nbytes <= room or pytest.fail(f"{array.nbytes} > {room}"))
+
+
+#: What an IDX load may allocate: the data a header may claim, one CHUNK more
+IDX_BOUND = "max(64 x file, 16 MiB) gz; file raw; + 4 MiB"
+
+
+def idx_room(size: int, is_gzip: bool) -> int:
+    """The most data an IDX file of ``size`` bytes may claim (:mod:`scratchcnn.datasets.idx`)."""
+    return max(size * D.idx.MAX_GZIP_RATIO, D.idx.GZIP_ALLOWANCE) if is_gzip else size
 
 
 def test_idx_claims_the_file_cannot_hold_are_refused_before_reading(tmp_path):
@@ -124,7 +188,7 @@ def test_idx_claims_the_file_cannot_hold_are_refused_before_reading(tmp_path):
     (tmp_path / "bomb.idx.gz").write_bytes(gzip.compress(header + bytes(3_000_000)))
     result, seconds, peak = measured(D.read_idx, tmp_path / "bomb.idx.gz", 0)
     assert isinstance(result, D.IDXError) and "more than the file can hold" in str(result)
-    assert peak < 1 << 20 and seconds < SECONDS
+    assert "decompression bomb" in str(result) and peak < 1 << 20 and seconds < SECONDS
     for path, words in ((tmp_path, "is a directory"), ("/dev/zero", "not a regular file")):
         with pytest.raises(D.IDXError, match=words):
             D.read_idx(path)
@@ -271,13 +335,9 @@ def test_fuzzed_model_files_load_or_fail_cleanly(data):
     path = WORK / "fuzzed.npz"
     path.write_bytes(data)
     result, seconds, peak = measured(sc.load, path, len(data))
-    OUTCOMES["model", type(result).__name__ if isinstance(result, Exception) else "loaded"] += 1
-    assert seconds < SECONDS and peak < 4 * len(data) + (8 << 20)
-    if isinstance(result, Exception):
-        assert isinstance(result, ModelFileError), repr(result)
-        assert str(path) in str(result)
-    else:  # a flip the format does not notice (a weight's value): a working model
-        assert result.predict(X).shape == (4,)
+    # a flip the format does not notice (a weight's value): a working model
+    record("model", path, result, seconds, peak, 4 * len(data) + (8 << 20), "4 x file + 8 MiB",
+           (ModelFileError,), lambda model: model.predict(X).shape == (4,) or pytest.fail())
 
 
 def resume(path):
@@ -293,12 +353,17 @@ def test_fuzzed_checkpoints_load_or_fail_cleanly(data):
     path = WORK / "fuzzed-ck.npz"
     path.write_bytes(data)
     result, seconds, peak = measured(resume, path, len(data))
-    OUTCOMES["checkpoint", type(result).__name__ if isinstance(result, Exception)
-             else "loaded"] += 1
-    assert seconds < SECONDS and peak < 4 * len(data) + (8 << 20)
-    if isinstance(result, Exception):  # the file's own error, or the run state's
-        assert isinstance(result, ValueError), repr(result)
-        assert str(path) in str(result) or "load_state_dict" in str(result), str(result)
+    record("checkpoint", path, run_state_named(result, path), seconds, peak,
+           4 * len(data) + (8 << 20), "4 x file + 8 MiB")
+
+
+def run_state_named(result, path):
+    """The file's own error, or the run state's (``Trainer.load_state_dict`` knows no
+    file: ``train --resume`` names it), as an error naming the file."""
+    if isinstance(result, ValueError) and "load_state_dict" in str(result) and \
+            str(path) not in str(result):
+        return ModelFileError(f"{path}: {result}")
+    return result
 
 
 def with_run(data: bytes, change) -> bytes:
@@ -359,3 +424,523 @@ def test_a_pickle_inside_an_archive_never_runs(where, tmp_path):
         with pytest.raises(ModelFileError, match="not an .npz archive"):
             loader(path)
     assert not os.path.exists(Marker.path)
+
+
+# =========================================================================== issue 26
+# Generators of our own for each class of hostile input the issue names.  Each kind's
+# peak bound is the promise of its loader (stated in the table).
+
+# --------------------------------------------------------------------------- gzip bombs
+ZERO_MIB = gzip.compress(bytes(1 << 20), compresslevel=9, mtime=0)  # 1 MiB in ~1 kB
+DIMS = st.sampled_from([0, 1, 3, 28, 1024, 4096, 2**16, 2**20, 2**24, 2**31, 2**32 - 1]) | \
+    st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def gzip_bombs(draw):
+    """A gzip IDX whose header claims any size and whose stream inflates to up to 24 MiB
+    more (zero-filled gzip members, concatenated), then cut, flipped or followed by junk."""
+    dims = draw(st.lists(DIMS, min_size=1, max_size=4))
+    header = bytes([0, 0, draw(st.sampled_from(sorted(D.idx.TYPES))), len(dims)]) + \
+        b"".join(d.to_bytes(4, "big") for d in dims)
+    data = bytearray(gzip.compress(header + draw(st.binary(max_size=64)), mtime=0) +
+                     ZERO_MIB * draw(st.integers(0, 24)))
+    end = draw(st.sampled_from(["whole", "cut", "junk", "flip"]))
+    if end == "cut":
+        data = data[:draw(st.integers(2, len(data)))]
+    elif end == "junk":
+        data += draw(st.binary(min_size=1, max_size=64))
+    elif end == "flip":
+        data[draw(st.integers(10, len(data) - 1))] ^= draw(st.integers(1, 255))
+    return bytes(data)
+
+
+@fuzz(60)
+@given(data=gzip_bombs())
+def test_gzip_bombs_are_refused_from_their_header(data):
+    path = WORK / "bomb.idx.gz"
+    path.write_bytes(data)
+    result, seconds, peak = measured(D.read_idx, path, len(data))
+    room = idx_room(len(data), True)
+    record("gzip bomb", path, result, seconds, peak, room + (4 << 20), IDX_BOUND,
+           (D.IDXError,), lambda array: array.nbytes <= room or pytest.fail())
+
+
+# --------------------------------------------------------------------------- npz bombs
+@functools.lru_cache(maxsize=None)
+def zeros_npy(size: int, dtype: str) -> bytes:
+    return npy(np.zeros(size // np.dtype(dtype).itemsize, dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def deflate(content: bytes) -> tuple[bytes, int]:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(content) + packer.flush(), zlib.crc32(content)
+
+
+def zip_of(entries: list) -> bytes:
+    """A zip archive of (name, content, deflated?) entries, written by hand: the same
+    content deflated once for any number of members."""
+    out, central = bytearray(), bytearray()
+    for name, content, deflated in entries:
+        data, crc = deflate(content) if deflated else (content, zlib.crc32(content))
+        raw, offset, method = name.encode(), len(out), 8 if deflated else 0
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(data),
+                           len(content), len(raw), 0) + raw + data
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc,
+                               len(data), len(content), len(raw), 0, 0, 0, 0, 0, offset) + raw
+    return bytes(out + central + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries),
+                                             len(entries), len(central), len(out), 0))
+
+
+@st.composite
+def npz_bombs(draw):
+    """A model or checkpoint (or nothing) with up to 1,200 deflated members of zeros
+    (up to 3.5 MB each) beside or instead of its own, which may be deflated too."""
+    base = draw(st.sampled_from(["model", "checkpoint", "none"]))
+    own = {"model": MODEL_BYTES, "checkpoint": CHECKPOINT_BYTES}.get(base)
+    entries = [(k, v, draw(st.booleans())) for k, v in members(own).items()] if own else []
+    content = zeros_npy(draw(st.sampled_from([0, 8, 4096, 1 << 20, 3_500_000])),
+                        draw(st.sampled_from(["uint8", "float32", "float64"])))
+    count = draw(st.sampled_from([0, 1, 2, 30, 300, 1200]) | st.integers(0, 40))
+    bombs = [(f"{i}.bomb.npy", content, True) for i in range(count)]
+    return zip_of(bombs + entries if draw(st.booleans()) else entries + bombs), base
+
+
+@fuzz(40)
+@given(case=npz_bombs())
+def test_npz_member_bombs_are_refused_before_any_member_is_read(case):
+    data, base = case
+    path = WORK / "bomb.npz"
+    path.write_bytes(data)
+    result, seconds, peak = measured(resume if base == "checkpoint" else sc.load, path,
+                                     len(data))
+    record("npz bomb", path, run_state_named(result, path), seconds, peak,
+           2 * MAX_EXPANSION * len(data) + (8 << 20), f"2 x {MAX_EXPANSION} x file + 8 MiB")
+
+
+# --------------------------------------------------------------------------- architectures
+def residual_model():
+    model = sc.Sequential([sc.Conv2d(1, 2, 3, padding=1, rng=0),
+                           sc.Residual([sc.Conv2d(2, 2, 3, padding=1, rng=1), sc.ReLU()]),
+                           sc.AdaptiveAvgPool2d(2), sc.Flatten(), sc.Linear(8, 3, rng=2)])
+    model.meta = {"input_shape": [1, 6, 6]}
+    return model
+
+
+RESIDUAL_BYTES = pathlib.Path(sc.save(residual_model(), WORK / "residual.npz")).read_bytes()
+ABSURD = [-1, 0, 1, 2, 3, 2**31, 2**63, 10**30, 1.5, -0.5, "x", "", None, True, False, [], [1],
+          [0, 0], [1, 2, 3], [2**40, 1], [10**6, 10**6], [-1, 2], {"a": 1}, "same", "valid",
+          [[1, 2], [3, 4]], "S1000000000"]
+DTYPES = ["S1000000000", "object", "int8", "U5", "float128", "float16", "float64", "V8", "<f4",
+          "f", "O", "complex64", "M8", 7, None, [], "float32", "bool"]
+SHAPES = [[1, 6, 6], [1, 28, 28], [1, 10**5, 10**5], [0, 6, 6], 5, "x", [1, 6], [1, 6, 6, 6],
+          [3, 6, 6], [True, 6, 6], [1, 2**40, 1], [8], [1, 100, 100], [1, 1500, 1500], None]
+CONFIG_KEYS = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+               "bias", "groups", "in_features", "out_features", "num_features", "eps",
+               "momentum", "start_dim", "end_dim", "output_size", "p", "negative_slope",
+               "layers", "body", "shortcut", "dtype", "rng", "evil"]
+TOKENS = ["1e400", "-1e400", "Infinity", "-Infinity", "NaN", "9" * 5000, "1" + "0" * 40,
+          "[" * 3000 + "]" * 3000, "-0", "1E+2"]
+
+
+def nest(depth: int) -> dict:
+    spec = {"type": "ReLU", "config": {}}
+    for _ in range(depth):
+        spec = {"type": "Residual", "config": {"body": [spec], "shortcut": None}}
+    return spec
+
+
+@st.composite
+def architectures(draw):
+    """A model file's architecture changed 1-4 times: a config value made absurd, a layer
+    dtype, the meta input_shape, a layer's type, nested containers or JSON, top-level keys,
+    or a number's text replaced by one no size can be (1e400, NaN, 5,000 digits)."""
+    base = draw(st.sampled_from([MODEL_BYTES, RESIDUAL_BYTES]))
+    arch = arch_of(base)
+    for _ in range(draw(st.integers(1, 4))):
+        what = draw(st.sampled_from(["config", "config", "dtype", "shape", "type", "nest",
+                                     "deep", "top"]))
+        if what == "top":  # last: the layers may be gone
+            arch[draw(st.sampled_from(["dtype", "input_mean", "input_std", "version",
+                                       "layers", "meta"]))] = draw(st.sampled_from(
+                                           ABSURD + DTYPES + [[1e300], [0.0], {}]))
+            break
+        i = draw(st.integers(0, len(arch["layers"]) - 1))
+        config = arch["layers"][i]["config"]
+        if what == "config":
+            config[draw(st.sampled_from(CONFIG_KEYS))] = draw(st.sampled_from(ABSURD))
+        elif what == "dtype":
+            config["dtype"] = draw(st.sampled_from(DTYPES))
+        elif what == "shape":
+            shape = draw(st.sampled_from(SHAPES))
+            arch["meta"] = {} if shape is None else {"input_shape": shape}
+        elif what == "type":
+            arch["layers"][i]["type"] = draw(st.sampled_from(sorted(sc.io.LAYER_TYPES)))
+        elif what == "nest":
+            arch["layers"][i] = nest(draw(st.integers(1, 12)))
+        elif what == "deep":
+            config[draw(st.sampled_from(CONFIG_KEYS))] = json.loads(nested(
+                draw(st.integers(1, 900))))
+    text = json.dumps(arch)
+    if draw(st.booleans()):  # one number's text replaced
+        numbers = [m.span() for m in re.finditer(r"(?<=: )-?\d+(\.\d+)?(e-?\d+)?", text)]
+        if numbers:
+            a, b = draw(st.sampled_from(numbers))
+            text = text[:a] + draw(st.sampled_from(TOKENS)) + text[b:]
+    entries = members(base)
+    entries["__architecture__.npy"] = npy(np.frombuffer(text.encode(), np.uint8))
+    return archive(entries)
+
+
+def load_and_predict(path):
+    """sc.load, then (where one sample is small) predict on the file's own input shape:
+    a correct model, or its clear ValueError for an input that does not fit."""
+    from scratchcnn import limits
+    model = sc.load(path)
+    shape = tuple(model.meta.get("input_shape") or (1, 6, 6))
+    if sum(step[2] for step in limits.activations(model.layers, shape)) <= 10**6:
+        try:
+            model.predict(np.full((1, *shape), 0.5, np.float32))
+        except ValueError as err:  # the model's own word on an input it cannot take
+            assert type(err) is ValueError and not re.search(
+                r"broadcast|out of bounds|invalid literal|could not convert|unpack",
+                str(err)), repr(err)
+    return model
+
+
+@fuzz(150)
+@given(data=architectures())
+def test_crafted_architectures_load_or_are_refused_before_any_allocation(data):
+    path = WORK / "arch.npz"
+    path.write_bytes(data)
+    result, seconds, peak = measured(load_and_predict, path, len(data))
+    record("architecture", path, result, seconds, peak, 4 * len(data) + (16 << 20),
+           "4 x file + 16 MiB", (ModelFileError,))
+
+
+# --------------------------------------------------------------------------- run states
+RUN_PATHS = [("trainer", "epoch"), ("trainer", "base_lr"), ("trainer", "history", "loss"),
+             ("trainer", "history"), ("trainer", "rng"), ("trainer", "rng", "state", "state"),
+             ("trainer", "layer_rngs"), ("optimizer", "lr"), ("optimizer", "steps"),
+             ("optimizer", "hyper", "betas"), ("optimizer", "hyper", "eps"),
+             ("optimizer", "hyper", "weight_decay"), ("optimizer", "hyper"), ("settings",)]
+RUN_VALUES = [10**400, -10**400, 2**128, 2**128 + 1, -1, 0, 1, 1e300, 1e-300, float("nan"),
+              float("inf"), -float("inf"), 0.9999999999999999, 1.0, [0.9, 1.5], [0.9, 0.999],
+              [1e-300, 0.5], "x", None, True, [], {}, [[[]]], {"²": 1}, {"1e3": {}}]
+STEPS = [-2, -1, 0, 1, 2.5, 1e300, float("nan"), 2**62, 2**63 - 1, -0.0]
+
+
+@st.composite
+def run_states(draw):
+    """A checkpoint whose run JSON has 1-3 values made absurd, or whose Adam step counts
+    are replaced (-2 made 'math domain error', -1 a ZeroDivisionError, at the first step)."""
+    entries = members(CHECKPOINT_BYTES)
+    run = json.loads(np.load(pyio.BytesIO(entries["__run__.npy"])).tobytes())
+    for _ in range(draw(st.integers(1, 3))):
+        where, node = draw(st.sampled_from(RUN_PATHS)), run
+        for key in where[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):  # a copy: a later change must not reach the shared value
+            node[where[-1]] = copy.deepcopy(draw(st.sampled_from(RUN_VALUES)))
+    for name in [k for k in entries if k.endswith("/step.npy")]:
+        if draw(st.booleans()):
+            entries[name] = npy(np.array(draw(st.sampled_from(STEPS))))
+    entries["__run__.npy"] = npy(np.frombuffer(json.dumps(run).encode(), np.uint8))
+    return archive(entries)
+
+
+def resume_trainer(path) -> Trainer:
+    back = sc.load_checkpoint(path)
+    trainer = Trainer(back.model, sc.Adam(1e-3))
+    trainer.load_state_dict(back.trainer_state)
+    return trainer
+
+
+def resume_and_train(path) -> Trainer:
+    """resume, then an epoch of training: where a bad state would surface as arithmetic."""
+    trainer = resume_trainer(path)
+    trainer.run(X, np.arange(4) % 3, epochs=1, batch_size=2, verbose=0)
+    return trainer
+
+
+@fuzz(100)
+@given(data=run_states())
+def test_crafted_run_states_resume_or_are_refused(data):
+    from scratchcnn.guard import TrainingDiverged
+    path = WORK / "run.npz"
+    path.write_bytes(data)
+    result, seconds, peak = measured(resume_and_train, path, len(data))
+    if isinstance(result, TrainingDiverged):  # the guard's own word: a clear end
+        result = ModelFileError(f"{path}: {result}")
+    record("run state", path, run_state_named(result, path), seconds, peak,
+           4 * len(data) + (8 << 20), "4 x file + 8 MiB")
+
+
+# --------------------------------------------------------------------------- float range
+EXTREMES = [3.4028234663852886e38, 3.5e38, 1e39, 1e300, -1e300, -3.5e38, 65504.0, 65520.0,
+            7e4, 1e-310, 5e-324, -0.0, 0.1, 1.0, 1e30, 1.7976931348623157e308]
+
+
+@st.composite
+def beyond_float32(draw):
+    """A model, checkpoint or safetensors file with one array's float64 values drawn
+    near and beyond float32's (and a float16 model's) range: (bytes, kind, array)."""
+    kind = draw(st.sampled_from(["model", "float16 model", "checkpoint", "moment",
+                                 "safetensors"]))
+    values = draw(st.lists(st.sampled_from(EXTREMES) | st.floats(width=64), min_size=1,
+                           max_size=4))
+    base = CHECKPOINT_BYTES if kind in ("checkpoint", "moment") else MODEL_BYTES
+    entries = members(base)
+    prefix = {"checkpoint": "model/", "moment": "optimizer/"}.get(kind, "")
+    names = sorted(k[:-4] for k in entries if k.startswith(prefix) and
+                   not k.startswith("__") and not k.endswith("/step.npy"))
+    name = draw(st.sampled_from(names))
+    shape = np.load(pyio.BytesIO(entries[name + ".npy"])).shape
+    array = np.resize(np.array(values, np.float64), shape)
+    if kind == "safetensors":
+        if not ST_AVAILABLE:
+            return b"", "skip", name, array
+        model = sc.load(WORK / "model.npz")
+        tensors = {k: v for k, v in model.state_dict().items()}
+        tensors[name] = array
+        meta = {"scratchcnn.architecture": json.dumps(sc.io.architecture(model))}
+        return safetensors_numpy.save(tensors, meta), kind, name, array
+    entries[name + ".npy"] = npy(array)
+    if kind == "float16 model":
+        arch = json.loads(np.load(pyio.BytesIO(entries["__architecture__.npy"])).tobytes())
+        arch["dtype"] = "float16"
+        entries["__architecture__.npy"] = npy(np.frombuffer(json.dumps(arch).encode(), np.uint8))
+    return archive(entries), kind, name, array
+
+
+def same_values(loaded: np.ndarray, stored: np.ndarray) -> None:
+    """A value that loaded is the stored one in the model's dtype: finite, not changed
+    beyond that dtype's rounding (an underflow to zero is rounding)."""
+    assert np.isfinite(loaded).all()
+    tiny = float(np.finfo(loaded.dtype).tiny)
+    np.testing.assert_allclose(loaded.astype(np.float64), stored, rtol=2 * float(
+        np.finfo(loaded.dtype).eps), atol=tiny)
+
+
+@fuzz(100)
+@given(case=beyond_float32())
+def test_values_beyond_float32_are_refused_naming_the_array(case):
+    data, kind, name, array = case
+    assume(kind != "skip")
+    path = WORK / ("range.safetensors" if kind == "safetensors" else "range.npz")
+    path.write_bytes(data)
+    load = {"safetensors": lambda p: sc.load_safetensors(p), "checkpoint": resume_trainer,
+            "moment": resume_trainer}.get(kind, sc.load)
+    result, seconds, peak = measured(load, path, len(data))
+    result = run_state_named(result, path)
+    if isinstance(result, ValueError):
+        assert name.split("/", 1)[-1] in str(result), str(result)
+
+    def check(loaded):
+        if kind == "moment":
+            _, param, slot = name.split("/")
+            same_values(loaded.optimizer.state[param][slot], array)
+        else:
+            model = loaded.model if kind == "checkpoint" else loaded
+            same_values(model.state_dict()[name.split("/", 1)[-1]], array)
+    record("float range", path, result, seconds, peak, 4 * len(data) + (8 << 20),
+           "4 x file + 8 MiB", (ModelFileError,), check)
+
+
+# --------------------------------------------------------------------------- safetensors
+def st_base() -> tuple[bytes, dict, dict]:
+    """A saved model's safetensors bytes, its header (tensors) and its metadata."""
+    model = sc.Sequential([sc.Conv2d(1, 2, 3, rng=0), sc.ReLU(), sc.BatchNorm2d(2),
+                           sc.Flatten(), sc.Linear(32, 3, rng=1)])
+    data = pathlib.Path(sc.save_safetensors(model, WORK / "base.safetensors")).read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    return data, header, header.pop("__metadata__")
+
+
+ST_BASE = st_base() if ST_AVAILABLE else (b"", {}, {})
+ST_DTYPES = ["F32", "F64", "F16", "BF16", "F8_E4M3", "C64", "BOOL", "I64", "U8", "XX", 5, None]
+ST_NAMES = ["1e3.num_batches_tracked", "².weight", "4.weight.extra", "", ".", "0..weight",
+            "2.num_batches_tracked", "9.running_var", "0.weight", "a" * 300, "٣.bias"]
+
+
+@st.composite
+def safetensors_files(draw):
+    """The base file byte-flipped or cut; or its header JSON crafted: a tensor's dtype,
+    shape or offsets, the header's length, names (counters at no BatchNorm, '²'),
+    metadata nested, not JSON or not text."""
+    data, header, metadata = ST_BASE
+    how = draw(st.sampled_from(["bytes", "tensor", "length", "name", "metadata"]))
+    if how == "bytes":
+        return draw(mutated([data]))
+    header, metadata = json.loads(json.dumps(header)), dict(metadata)
+    body = data[8 + int.from_bytes(data[:8], "little"):]
+    name = draw(st.sampled_from(sorted(header)))
+    if how == "tensor":
+        field = draw(st.sampled_from(["dtype", "shape", "data_offsets"]))
+        header[name][field] = draw(st.sampled_from(ST_DTYPES)) if field == "dtype" else \
+            draw(st.lists(st.sampled_from([0, 1, 2, 3, 32, 2**31, 2**63, -1]), max_size=4))
+    elif how == "name":
+        header[draw(st.sampled_from(ST_NAMES))] = header.pop(name)
+    elif how == "metadata":
+        key = draw(st.sampled_from(["scratchcnn.architecture", "scratchcnn.key_map", "format"]))
+        metadata[key] = draw(st.sampled_from([nested(draw(st.integers(1, 100_000))), "{",
+                                              "[1, 2]", '{"0.weight": 5}', '"x"', "null",
+                                              json.dumps({"format": "scratchcnn-model"}), 5,
+                                              None, {"a": 1}, "1e400", "NaN"]))
+    text = json.dumps({**header, "__metadata__": metadata}).encode()
+    length = len(text) if how != "length" else draw(st.sampled_from(
+        [0, 1, len(text) - 1, len(text) + 1, 2**31, 2**64 - 1, 100_000_001]))
+    return length.to_bytes(8, "little") + text + body
+
+
+def load_st(path, how):
+    model = sc.Sequential([sc.Conv2d(1, 2, 3, rng=0), sc.ReLU(), sc.BatchNorm2d(2),
+                           sc.Flatten(), sc.Linear(32, 3, rng=1)])
+    return sc.load_safetensors(path, *{"file": (), "model": (model,),
+                                       "order": (model, "order")}[how])
+
+
+@pytest.mark.skipif(not ST_AVAILABLE, reason="needs safetensors")
+@fuzz(100)
+@given(data=safetensors_files(), how=st.sampled_from(["file", "model", "order"]))
+def test_crafted_safetensors_load_or_are_refused(data, how):
+    path = WORK / "fuzzed.safetensors"
+    path.write_bytes(data)
+    result, seconds, peak = measured(lambda p: load_st(p, how), path, len(data))
+    record("safetensors", path, result, seconds, peak, 3 * len(data) + (8 << 20),
+           "3 x file + 8 MiB", (ModelFileError,),
+           lambda model: model.predict(np.full((1, 1, 6, 6), 0.5, np.float32)))
+
+
+# --------------------------------------------------------------------------- images
+def png(width: int, height: int, color: int = 0, depth: int = 8, pixels: bytes = b"") -> bytes:
+    """A PNG written by hand, its IHDR claiming any size, its IDAT holding ``pixels``."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(
+            kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(
+        pixels)) + chunk(b"IEND", b"")
+
+
+@functools.cache
+def image_bases() -> list[tuple[str, bytes]]:
+    from PIL import Image
+    Image.init()  # the writers, loaded on first use
+    rng = np.random.default_rng(0)
+    bases = []
+    for mode, fmt in [("L", "PNG"), ("RGB", "PNG"), ("RGBA", "PNG"), ("P", "PNG"),
+                      ("I;16", "PNG"), ("LA", "PNG"), ("L", "JPEG"), ("RGB", "JPEG"),
+                      ("RGB", "BMP"), ("P", "GIF"), ("RGB", "WEBP")]:
+        if fmt not in Image.SAVE:
+            continue
+        rgba = Image.fromarray(rng.integers(0, 256, (12, 10, 4), np.uint8), "RGBA")
+        img = rgba.convert(mode) if mode != "I;16" else Image.fromarray(
+            rng.integers(0, 65536, (12, 10), np.uint16))
+        buf = pyio.BytesIO()
+        img.save(buf, fmt)
+        bases.append((fmt.lower(), buf.getvalue()))
+    return bases
+
+
+#: Sides a crafted PNG claims: any two under the pixel limit make at most 2 million
+#: pixels, larger ones (9,460 x 9,460 is just over it) are refused from the header.
+SIZES = [0, 1, 7, 28, 9460, 2**14, 2**16, 2**31 - 1]
+
+
+@st.composite
+def images(draw):
+    """An image file: a small one of each format byte-flipped or cut, or a PNG whose
+    header claims any size (up to 2**31 - 1 a side) over a few bytes of pixels:
+    (bytes, extension)."""
+    if draw(st.booleans()):
+        fmt, data = draw(st.sampled_from(image_bases()))
+        return draw(mutated([data])), fmt
+    return png(draw(st.sampled_from(SIZES)), draw(st.sampled_from(SIZES)),
+               draw(st.sampled_from([0, 2, 3, 4, 6, 1, 7])), draw(st.sampled_from([1, 8, 16, 3])),
+               draw(st.binary(max_size=200))), "png"
+
+
+def image_check(size):
+    def check(x):
+        assert x.dtype == np.float32 and x.shape[0] in (1, 3) and np.isfinite(x).all()
+        assert 0 <= x.min() and x.max() <= 1 and (size is None or x.shape[1:] == size)
+    return check
+
+
+@pytest.mark.skipif(not PIL_AVAILABLE, reason="needs Pillow")
+@fuzz(200)
+@given(case=images(), size=st.sampled_from([None, (28, 28), (7, 5)]),
+       color=st.sampled_from([None, "gray", "rgb"]), stretch=st.booleans())
+def test_fuzzed_images_load_or_are_refused(case, size, color, stretch):
+    data, fmt = case
+    path = WORK / f"fuzzed.{fmt}"
+    path.write_bytes(data)
+    result, seconds, peak = measured(lambda p: D.read_image(p, size, color, stretch), path,
+                                     len(data))
+    record("image", path, result, seconds, peak, 16 * D.image_folder.MAX_PIXELS,
+           "16 B x MAX_PIXELS (the pixel limit)", (D.ImageFolderError,), image_check(size))
+
+
+# --------------------------------------------------------------------------- non-regular
+def _unix_socket(path) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    SOCKETS.append(sock)
+
+
+SOCKETS: list = []
+SPECIALS = {
+    "fifo": lambda p: os.mkfifo(p),
+    "directory": lambda p: os.mkdir(p),
+    "socket": _unix_socket,
+    "link to /dev/zero": lambda p: os.symlink("/dev/zero", p),
+    "link to /dev/null": lambda p: os.symlink("/dev/null", p),
+    "link to a fifo": lambda p: (os.mkfifo(str(p) + ".target"),
+                                 os.symlink(str(p) + ".target", p)),
+    "link loop": lambda p: os.symlink(p, p),
+}
+NON_REGULAR_LOADERS = {
+    "read_idx": (D.read_idx, D.IDXError), "load": (sc.load, ModelFileError),
+    "load_checkpoint": (sc.load_checkpoint, ModelFileError),
+    "load_safetensors": (sc.load_safetensors, ModelFileError),
+    "read_image": (D.read_image, D.ImageFolderError),
+}
+
+
+def watchdog(fifo, done: threading.Event) -> None:
+    """A loader that opened a FIFO waits for a writer: after SECONDS it gets one, which
+    ends it (the case then counts as slow), so that no regression hangs the suite."""
+    if not done.wait(SECONDS + 0.5):
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
+@pytest.mark.skipif(not (ST_AVAILABLE and PIL_AVAILABLE), reason="needs safetensors, Pillow")
+@fuzz(60)
+@given(loader=st.sampled_from(sorted(NON_REGULAR_LOADERS)), kind=st.sampled_from(
+    sorted(SPECIALS)), name=st.text(st.characters(blacklist_characters="/\x00",
+                                                    blacklist_categories=("Cs",)),
+                                     min_size=1, max_size=40))
+def test_non_regular_files_are_refused_without_waiting(loader, kind, name):
+    assume(name not in (".", ".."))
+    where = pathlib.Path(tempfile.mkdtemp(dir=WORK))
+    path = where / name
+    try:
+        SPECIALS[kind](path)
+    except OSError:  # a name too long for the file system
+        assume(False)
+    load, error = NON_REGULAR_LOADERS[loader]
+    done = threading.Event()
+    target = str(path) + ".target" if kind == "link to a fifo" else path
+    guard = threading.Thread(target=watchdog, args=(target, done), daemon=True)
+    guard.start()
+    result, seconds, peak = measured(load, path, 0)
+    done.set()
+    if kind == "link loop" and isinstance(result, error):  # ELOOP: a cannot-read error
+        assert "cannot read it" in str(result), str(result)
+    record("non-regular", path, result, seconds, peak, 1 << 20, "1 MiB", (error,))

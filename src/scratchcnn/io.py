@@ -23,7 +23,8 @@ import tempfile
 import numpy as np
 
 from . import layers as L
-from .archive import ArchiveError, read_npz
+from . import limits
+from .archive import ArchiveError, parse_json, read_npz
 from .checks import storable
 from .files import usual_mode
 
@@ -38,6 +39,8 @@ LAYER_TYPES = {cls.__name__: cls for cls in (
     L.LeakyReLU, L.Sigmoid, L.Tanh, L.Dropout, L.BatchNorm1d, L.BatchNorm2d, L.Residual,
     L.Stack)}
 _ARCH_KEY = "__architecture__"
+#: The dtypes a model, or a layer of it, may be stored in.
+FLOAT_TYPES = ("float16", "float32", "float64")
 #: How deep containers (Residual blocks) may nest in a file's architecture.
 MAX_NESTING = 8
 _RUN_KEY = "__run__"  # a checkpoint's JSON: trainer state (less its arrays) and settings
@@ -145,10 +148,7 @@ def _read(path, what: str) -> dict[str, np.ndarray]:
 def _json(path, array: np.ndarray, what: str, key: str):
     if array.dtype != np.uint8 or array.ndim != 1:
         _fail(path, f"{key} is not JSON text", what)
-    try:
-        return json.loads(array.tobytes().decode("utf-8"))
-    except (ValueError, RecursionError) as err:  # JSON and UTF-8 errors, absurd nesting
-        _fail(path, f"{key}: {type(err).__name__}: {err}", what)
+    return parse_json(array.tobytes(), lambda why: _fail(path, f"{key}: {why}", what))
 
 
 def _check_format(path, header, tag: str, what: str) -> None:
@@ -160,6 +160,19 @@ def _check_format(path, header, tag: str, what: str) -> None:
     if version > VERSION:
         _fail(path, f"format version {version} is newer than this scratchcnn reads "
                     f"({VERSION})", what)
+
+
+def _finite(value) -> bool:
+    """Whether no float inside the JSON ``value`` is NaN or infinite (walked without
+    recursion: the JSON may nest as deep as Python could parse)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        stack.extend(item.values() if isinstance(item, dict) else
+                     item if isinstance(item, list) else ())
+    return True
 
 
 def _number_or_list(value) -> bool:
@@ -184,7 +197,7 @@ class ModelFile:
         extra = set(arch) - self.KEYS
         if extra:
             self.fail(f"unknown architecture keys {sorted(extra)}")
-        if arch.get("dtype", "float32") not in ("float16", "float32", "float64"):
+        if arch.get("dtype", "float32") not in FLOAT_TYPES:
             self.fail(f"dtype {arch.get('dtype')!r} is not a float type")
         self.dtype = np.dtype(arch.get("dtype", "float32"))
         self.input_mean, self.input_std = arch.get("input_mean"), arch.get("input_std")
@@ -194,14 +207,28 @@ class ModelFile:
                 self.fail(f"{key} must be a finite number or list of numbers, got {value!r}")
         if self.input_std is not None and min(np.ravel(self.input_std)) <= 0:
             self.fail(f"input_std must be positive, got {self.input_std!r}")
+        if np.shape(self.input_mean) != np.shape(self.input_std):
+            self.fail(f"input_mean {self.input_mean!r} and input_std {self.input_std!r} must "
+                      "both be given, and alike: one number each, or one per channel")
         self.meta = arch.get("meta", {})
         if not isinstance(self.meta, dict):
             self.fail("meta is not a JSON object")
+        shape = self.meta.get("input_shape")
+        try:  # one sample of it must fit the caps of :mod:`.limits`, as checked below
+            shape = shape if shape is None else limits.check_input_shape(shape, "meta's "
+                                                                         "input_shape")
+        except ValueError as err:
+            self.fail(str(err))
         specs = arch.get("layers")
         if not isinstance(specs, list) or not specs:
             self.fail("the architecture lists no layers")
         self._check_state(specs)
         self.layers = [self._build(str(i), spec) for i, spec in enumerate(specs)]
+        try:  # what predict would allocate for one sample of the input it was made for
+            if shape is not None:
+                limits.check_activations(self.layers, shape)
+        except ValueError as err:
+            self.fail(str(err))
 
     def _config(self, where: str, spec, depth: int = 0) -> tuple[type, dict]:
         """The class and constructor arguments of the layer spec at ``where`` (``'3'``,
@@ -214,6 +241,12 @@ class ModelFile:
             self.fail(f"layer {where} has unknown type {spec['type']!r}")
         if not isinstance(spec["config"], dict):
             self.fail(f"layer {where} ({spec['type']}): config is not a JSON object")
+        if not _finite(spec["config"]):
+            self.fail(f"layer {where} ({spec['type']}): a number in its config is not finite "
+                      f"(NaN, Infinity or beyond float64's range)")
+        if spec["config"].get("dtype", "float32") not in FLOAT_TYPES:
+            self.fail(f"layer {where} ({spec['type']}): dtype {spec['config']['dtype']!r} "
+                      f"is not one of {', '.join(FLOAT_TYPES)}")
         return LAYER_TYPES[spec["type"]], {k: tuple(v) if isinstance(v, list) else v
                                            for k, v in spec["config"].items()}
 
@@ -228,7 +261,7 @@ class ModelFile:
             return cls.state_shapes(cfg, self._inner(where, depth, self._shapes))
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             self.fail(f"layer {where} ({spec['type']}): bad config {cfg} "
                       f"({type(err).__name__}: {err})")
 
@@ -238,7 +271,7 @@ class ModelFile:
             return cls.from_config(cfg, self._inner(where, depth, self._build))
         except ModelFileError:
             raise
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
             self.fail(f"layer {where} ({spec['type']}): {err}")
 
     def _check_state(self, specs) -> None:
@@ -247,6 +280,10 @@ class ModelFile:
         expected = {}
         for i, spec in enumerate(specs):
             expected.update({f"{i}.{k}": shape for k, shape in self._shapes(str(i), spec).items()})
+        try:  # a clear word for an absurd size, before any shape is compared
+            limits.check_parameters(expected)
+        except ValueError as err:
+            self.fail(str(err))
         missing, extra = sorted(set(expected) - set(self.state)), \
             sorted(set(self.state) - set(expected))
         if missing or extra:
@@ -293,6 +330,20 @@ def read_checkpoint(path) -> ModelFile:
     for key, kind in (("trainer", dict), ("optimizer", dict), ("settings", dict)):
         if not isinstance(run.get(key), kind):
             _fail(path, f"the run state has no {key!r} object", what)
+    trainer, layers = run["trainer"], run["trainer"].get("layer_rngs")
+    for name in layers if isinstance(layers, dict) else ():
+        if not (name.isascii() and name.isdigit()):  # '²' is a digit, but no int
+            _fail(path, f"layer_rngs names {name!r}, which is no layer's number", what)
+    generators = [trainer.get("rng"), trainer.get("augment_rng"),
+                  *(layers.values() if isinstance(layers, dict) else ())]
+    while generators:  # a generator's state holds unsigned integers of up to 128 bits
+        item = generators.pop()
+        if isinstance(item, float) or isinstance(item, int) and not isinstance(item, bool) \
+                and not 0 <= item < 2**128:
+            _fail(path, f"a random generator's state holds {item}, which no generator's "
+                        "state can", what)
+        generators.extend(item.values() if isinstance(item, dict) else
+                          item if isinstance(item, list) else ())
     model_state, slots = {}, {}
     for key, value in arrays.items():
         kind, _, rest = key.partition("/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import checks, io
+from . import checks, io, limits
 from .layers.container import Container, Stack
 from .losses import CrossEntropyLoss, log_softmax, softmax
 from .progress import bar as progress_bar
@@ -169,18 +169,24 @@ class Sequential(Stack):
         """(start, logits) per batch in evaluation mode.  ``tta='flip'``: the logits of the
         mean of the probabilities for each image and its mirror image (test-time
         augmentation: ``log((softmax(a) + softmax(b)) / 2)``, which softmax maps back to
-        that mean)."""
+        that mean).  A ValueError names the layer first if one sample would make more
+        values than :mod:`scratchcnn.limits` allows."""
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if tta not in (None, "flip"):
             raise ValueError(f"tta must be None or 'flip', got {tta!r}")
+        limits.check_activations(self.layers, x.shape[1:])  # before any allocation
         was_training = self.training
         self.eval()
         bar = progress_bar(len(x), what, "img", enabled=verbose > 0)
         try:
             for start in range(0, len(x), batch_size):
                 out = self.forward(x[start:start + batch_size])
+                if out.ndim != 2:
+                    raise ValueError(f"{what}: the model gives {out.shape} for a batch of "
+                                     f"{x[start:start + batch_size].shape}, not (N, classes): "
+                                     "does it end with a Flatten and a Linear?")
                 if tta == "flip":
                     mirrored = self.forward(x[start:start + batch_size, ..., ::-1])
                     out = np.logaddexp(log_softmax(out), log_softmax(mirrored)) - np.log(2.0)
@@ -237,12 +243,12 @@ def _one_line(layer) -> str:
 
 
 def _assemble(parts: io.ModelFile) -> Sequential:
-    model = Sequential(parts.layers, parts.input_mean, parts.input_std)
-    model.astype(parts.dtype)
-    model.meta = parts.meta
     try:
+        model = Sequential(parts.layers, parts.input_mean, parts.input_std)
+        model.astype(parts.dtype)
+        model.meta = parts.meta
         model.load_state_dict(parts.state)
-    except (KeyError, ValueError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         parts.fail(str(err))
     return model
 

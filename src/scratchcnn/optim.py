@@ -106,6 +106,9 @@ class Optimizer:
                                      f"{value.shape}, expected {want}")
                 storable(value, f"{name}.load_state_dict: {pname}/{slot}",
                          np.float64 if params is None else params[pname].dtype)
+                if slot == "step" and not (value >= 0 and value == np.floor(value)):
+                    raise ValueError(f"{name}.load_state_dict: {pname}/step is {value}; a "
+                                     "count of steps is a whole number >= 0")
         self.lr, self.steps = float(lr), int(steps)
         self.hyper.update({k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()})
         self.state = {k: {s: np.array(v) for s, v in d.items()} for k, d in state.items()}
@@ -116,8 +119,13 @@ class Optimizer:
 
 
 def _finite_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and \
-        not isinstance(value, bool) and math.isfinite(value)
+    """A real number that float64 holds (an int beyond it is not: 10**400)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_hyper(optimizer: str, key: str, value) -> None:

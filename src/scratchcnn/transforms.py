@@ -25,12 +25,20 @@ def _gather(xp: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
               rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def _probability(p, who: str) -> float:
+    if not 0 <= float(p) <= 1:
+        raise ValueError(f"{who}: p must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
 class RandomCrop:
     """Zero-pad by ``padding`` on every side, then cut a random ``size`` window from each
     sample (torchvision's RandomCrop); the default size keeps the input's."""
 
     def __init__(self, size=None, padding: int = 4):
         self.size, self.padding = size, int(padding)
+        if self.padding < 0:
+            raise ValueError(f"{type(self).__name__}: padding must be >= 0, got {padding!r}")
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, _, h, w = x.shape
@@ -61,7 +69,7 @@ class RandomHorizontalFlip:
     """Mirror each sample left to right with probability ``p`` (not for digits)."""
 
     def __init__(self, p: float = 0.5):
-        self.p = float(p)
+        self.p = _probability(p, "RandomHorizontalFlip")
 
     def __call__(self, x, rng):
         flip = rng.random(len(x)) < self.p
@@ -76,7 +84,8 @@ class RandomErasing:
     a ``scale`` share of the image, its aspect ratio in ``ratio`` (Zhong et al., 2017)."""
 
     def __init__(self, p: float = 0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
-        self.p, self.scale, self.ratio, self.value = float(p), scale, ratio, value
+        self.p, self.scale, self.ratio, self.value = _probability(p, "RandomErasing"), scale, \
+            ratio, value
 
     def __call__(self, x, rng):
         n, _, h, w = x.shape
@@ -103,6 +112,9 @@ class RandomAffine:
 
     def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale=(0.9, 1.1)):
         self.degrees, self.translate, self.scale = float(degrees), float(translate), scale
+        if not (math.isfinite(self.degrees) and math.isfinite(self.translate)):
+            raise ValueError(f"RandomAffine: degrees and translate must be finite, got "
+                             f"{degrees!r}, {translate!r}")
 
     def __call__(self, x, rng):
         n, c, h, w = x.shape
@@ -149,17 +161,20 @@ class Compose:
         return f"Compose({self.transforms})"
 
 
-#: The names ``--augment`` knows, and what their one optional number sets.
-NAMES = {"shift": lambda v: RandomShift(int(v) if v else 2),
-         "crop": lambda v: RandomCrop(padding=int(v) if v else 4),
-         "flip": lambda v: RandomHorizontalFlip(float(v) if v else 0.5),
-         "erase": lambda v: RandomErasing(float(v) if v else 0.5),
-         "affine": lambda v: RandomAffine(float(v) if v else 10.0)}
+#: The names ``--augment`` knows: what their one optional number sets, its default, and
+#: the range it must lie in (a shift past a few dozen pixels, or an erasing probability
+#: of 2, is a typing mistake, not a choice).
+NAMES = {"shift": (lambda v: RandomShift(int(v)), 2, (0, 64)),
+         "crop": (lambda v: RandomCrop(padding=int(v)), 4, (0, 64)),
+         "flip": (lambda v: RandomHorizontalFlip(float(v)), 0.5, (0, 1)),
+         "erase": (lambda v: RandomErasing(float(v)), 0.5, (0, 1)),
+         "affine": (lambda v: RandomAffine(float(v)), 10.0, (0, 180))}
 
 
 def parse(text: str | None):
     """A transform from text like ``"shift:2,erase:0.25"`` (``NAME[:NUMBER]``, comma
-    separated, applied in that order); None for None or ``"none"``."""
+    separated, applied in that order); None for None or ``"none"``.  A ValueError says
+    which part is wrong: an unknown name, or a number that is not one, or out of range."""
     if text is None or text.strip().lower() in ("", "none"):
         return None
     steps = []
@@ -168,9 +183,15 @@ def parse(text: str | None):
         if name not in NAMES:
             raise ValueError(f"--augment: unknown transform {name!r}; choose from "
                              f"{sorted(NAMES)} (e.g. 'shift:2,erase:0.25')")
+        make, default, (low, high) = NAMES[name]
+        whole = isinstance(default, int)
         try:
-            steps.append(NAMES[name](value))
+            number = (int if whole else float)(value) if value.strip() else default
         except ValueError:
-            raise ValueError(f"--augment: {part!r}: the number after ':' is not "
-                             f"valid") from None
+            number = None
+        if number is None or not low <= number <= high:  # NaN is never in range
+            raise ValueError(f"--augment: {part.strip()!r}: the number after ':' must be "
+                             f"{'a whole number' if whole else 'a number'} from {low} to "
+                             f"{high} ({name}:{default} by default)")
+        steps.append(make(number))
     return steps[0] if len(steps) == 1 else Compose(steps)

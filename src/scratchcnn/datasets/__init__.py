@@ -26,7 +26,8 @@ import numpy as np
 
 from .download import DownloadError, download
 from .idx import IDXError, read_idx, write_idx
-from .image_folder import IMAGE_EXTENSIONS, ImageFolderError, load_image_folder, read_image
+from .image_folder import (IMAGE_EXTENSIONS, MAX_ARRAY_BYTES, ImageFolderError,
+                           load_image_folder, read_image)
 
 log = logging.getLogger("scratchcnn")
 
@@ -132,6 +133,10 @@ def _images(array: np.ndarray, path: str) -> np.ndarray:
     must already hold values in [0, 1]."""
     if array.ndim != 3 or not all(array.shape[1:]):
         raise IDXError(f"{path}: expected images (N, H, W), got shape {array.shape}")
+    if 4 * array.size > MAX_ARRAY_BYTES:  # as float32, as an image folder's are limited
+        raise IDXError(f"{path}: {array.shape[0]:,} images of {array.shape[1]}x"
+                       f"{array.shape[2]} take {4 * array.size / 2**30:,.1f} GiB as float32, "
+                       f"over {MAX_ARRAY_BYTES / 2**30:.0f} GiB")
     if array.dtype == np.uint8:
         x = array.astype(np.float32)
         x *= 1.0 / 255.0

@@ -9,10 +9,11 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import stat
 import zlib
 
 import numpy as np
+
+from ..archive import regular_file
 
 __all__ = ["read_idx", "write_idx", "IDXError"]
 
@@ -24,23 +25,23 @@ class IDXError(ValueError):
     """A file that is not a well-formed IDX file."""
 
 
-#: The most a deflate stream can expand (about 1032:1): a gzip file cannot justify a
-#: header that claims more than this many times its own size.
-MAX_GZIP_RATIO = 1032
+#: How many times its own size a gzip IDX file may claim to hold.  Deflate can expand
+#: about 1032:1, but data sets compress 2-5:1 (MNIST's training images 4.7:1, its labels
+#: 2.1:1): a file claiming more is a bomb (1 MB inflating to 1 GB), refused from its
+#: header before anything is decompressed.
+MAX_GZIP_RATIO = 64
+#: What any gzip file may claim, whatever its size (small files of repeated values,
+#: such as a label file of one class, compress far better than data sets).
+GZIP_ALLOWANCE = 16 << 20
+#: How much is decompressed at a time, straight into the array.
+CHUNK = 1 << 18
 
 
 def _open(path: str):
     """(stream, size of the file, whether it is gzip); IDXError unless a regular file."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise IDXError(f"{path}: cannot read it ({err.strerror or err})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise IDXError(f"{path}: is a directory, not an IDX file")
-    if not stat.S_ISREG(st.st_mode):
-        raise IDXError(f"{path}: not a regular file (a device or pipe), so not an IDX file")
+    def fail(why):
+        raise IDXError(f"{path}: {why}, not an IDX file")
+    st = regular_file(path, fail)
     f = open(path, "rb")
     is_gzip = f.read(2) == b"\x1f\x8b"
     f.seek(0)
@@ -55,13 +56,26 @@ def _read_exactly(stream, size: int, path: str, what: str) -> bytes:
         raise IDXError(f"{path}: corrupt or truncated gzip data in the {what} ({err})") from None
 
 
+def _read_into(stream, raw: np.ndarray, path: str) -> int:
+    """Fill the bytes ``raw`` from ``stream``, CHUNK at a time; how many it held."""
+    filled = 0
+    while filled < raw.size:
+        piece = _read_exactly(stream, min(CHUNK, raw.size - filled), path, "data")
+        if not piece:
+            break
+        raw[filled:filled + len(piece)] = np.frombuffer(piece, np.uint8)
+        filled += len(piece)
+    return filled
+
+
 def read_idx(path) -> np.ndarray:
     """The array stored in an IDX file, in native byte order.
 
     The header is read first and checked against what the file can hold (its size, or
-    for gzip the most deflate can expand to), and then exactly the data it claims is
-    read: a corrupt, truncated or crafted file gives an :class:`IDXError` naming it and
-    never makes this allocate more than the file justifies.
+    for gzip ``MAX_GZIP_RATIO`` times it, at least ``GZIP_ALLOWANCE``), and then exactly
+    the data it claims is read, straight into the array: a corrupt, truncated or crafted
+    file (a gzip bomb, a FIFO, a device) gives an :class:`IDXError` naming it and never
+    makes this allocate more than the file justifies.
     """
     path = os.fspath(path)
     stream, file_size, is_gzip = _open(path)
@@ -80,19 +94,27 @@ def read_idx(path) -> np.ndarray:
         dtype = TYPES[code]
         expected = math.prod(dims) * dtype.itemsize
         header = 4 + 4 * ndim
-        room = file_size * MAX_GZIP_RATIO if is_gzip else file_size - header
+        room = max(file_size * MAX_GZIP_RATIO, GZIP_ALLOWANCE) if is_gzip else \
+            file_size - header
         if expected > room:
             raise IDXError(f"{path}: header says {dims} of {dtype.name} ({expected:,} bytes), "
                            f"more than the file can hold ({file_size:,} bytes"
-                           f"{', gzip' if is_gzip else ''}): truncated or not an IDX file")
-        data = _read_exactly(stream, expected, path, "data")
-        extra = _read_exactly(stream, 1, path, "data") if len(data) == expected else b""
-    if len(data) != expected or extra:
-        held = f"{len(data):,} bytes" if not extra else f"more than {expected:,} bytes"
+                           f"{f', gzip, at most {MAX_GZIP_RATIO}:1' if is_gzip else ''}): "
+                           f"truncated, a decompression bomb or not an IDX file")
+        try:
+            array = np.empty(dims, dtype)  # read into its place: no second copy of the data
+        except ValueError as err:  # an empty array with absurd other sizes
+            raise IDXError(f"{path}: header says {dims}, which NumPy cannot hold ({err})"
+                           ) from None
+        held = _read_into(stream, array.reshape(-1).view(np.uint8), path)
+        extra = _read_exactly(stream, 1, path, "data") if held == expected else b""
+    if held != expected or extra:
+        held = f"{held:,} bytes" if not extra else f"more than {expected:,} bytes"
         raise IDXError(f"{path}: header says {dims} of {dtype.name} ({expected:,} bytes) but "
-                       f"the file holds {held} of data "
-                       f"({'truncated' if len(data) < expected else 'extra data'})")
-    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+                       f"the file holds {held} of data ({'extra data' if extra else 'truncated'})")
+    if dtype.byteorder not in "=|":  # big-endian on disk: swapped in place
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return array
 
 
 def write_idx(path, array: np.ndarray, compress: bool | None = None) -> None:
