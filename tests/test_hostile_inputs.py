@@ -240,6 +240,7 @@ def test_parameters_beyond_the_cap_are_refused_naming_the_array(tmp_path):
     (layer(0, padding=10**6), "layer 0 (Conv2d) makes"),
     (layer(2, kernel_size=10**6, padding=5 * 10**5, stride=10**6), "layer 2 (MaxPool2d) makes"),
     (layer(0, padding=[0, 10**9]), "layer 0 (Conv2d) makes"),
+    (layer(0, stride=[2**40, 1]), "layer 0 (Conv2d) makes"),  # the fast path's phases
 ])
 def test_an_activation_beyond_the_cap_for_the_files_input_shape_is_refused_at_load(
         change, words, tmp_path):
@@ -275,6 +276,9 @@ def test_without_an_input_shape_predict_refuses_what_would_not_fit_before_alloca
     for call in ("predict", "predict_proba"):
         result = in_child(f"sc.load({str(path)!r}).{call}(np.zeros((1, 1, 6, 6), np.float32))")
         own_error(result, "ValueError", "layer 0 (Conv2d) makes", "over the cap")
+    path = crafted(tmp_path / "stride.npz", layer(0, stride=[2**40, 1]), tiny_model(None))
+    result = in_child(f"sc.load({str(path)!r}).predict(np.zeros((1, 1, 6, 6), np.float32))")
+    own_error(result, "ValueError", "layer 0 (Conv2d) makes", "over the cap")  # not 32 TiB
 
 
 def test_every_zoo_model_fits_the_caps_at_its_input_size():
@@ -511,3 +515,21 @@ def test_train_resume_names_the_file_of_a_negative_adam_step(step, tmp_path):
         main(["train", "--resume", str(tmp_path), "--offline"])
     assert str(path.parent) in str(info.value) and f"0.weight/step is {step}" in \
         str(info.value), info.value
+
+
+def test_a_chunk_length_in_an_image_makes_no_read_larger_than_the_file(tmp_path):
+    """A PNG whose IDAT claims 2 GB: Pillow reads that chunk's rest at the end of load()
+    with one fp.read(length), which asked Python for 2 GB for a file of 100 bytes (a
+    MemoryError under the child's limit; found by the image fuzzing)."""
+    pil = pytest.importorskip("PIL.Image")
+    buf = pyio.BytesIO()
+    pil.fromarray(np.arange(120, dtype=np.uint8).reshape(12, 10)).save(buf, "PNG")
+    png = bytearray(buf.getvalue())
+    at = png.index(b"IDAT") - 4
+    png[at:at + 4] = (2**31 - 16).to_bytes(4, "big")
+    path = tmp_path / "long-chunk.png"
+    path.write_bytes(bytes(png))
+    result = in_child(f"D.read_image({str(path)!r})")
+    assert result["peak_mib"] < 400, result
+    if result["outcome"] != "loaded":
+        own_error(result, "ImageFolderError", str(path))

@@ -1,5 +1,6 @@
 """Read an ``.npz`` archive of plain arrays, and the JSON text kept in such files,
-without trusting either.
+without trusting either; and what every reader of an untrusted file shares: only regular
+files (:func:`regular_file`), and no read larger than the file (:class:`BoundedReader`).
 
 ``np.load`` would do, but it decides what to allocate from the archive's own claims and
 its errors name neither the file nor what is wrong.  Here every member's ``.npy`` header
@@ -13,6 +14,7 @@ allocate more than that, or escape as another exception.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -21,7 +23,8 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["ArchiveError", "read_npz", "regular_file", "parse_json", "MAX_EXPANSION"]
+__all__ = ["ArchiveError", "read_npz", "regular_file", "BoundedReader", "parse_json",
+           "MAX_EXPANSION"]
 
 #: Members an archive may hold (a model of thousands of layers stays far below).
 MAX_MEMBERS = 100_000
@@ -58,6 +61,20 @@ def regular_file(path: str, fail) -> os.stat_result:
             stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket or other"
         fail(f"not a regular file but {kind}")
     return st
+
+
+class BoundedReader(io.BufferedReader):
+    """The file open on descriptor ``fd``, whose ``read(n)`` never asks for more bytes
+    than are left in it: a reader that trusts a length written in the file (Pillow a PNG
+    chunk's, up to 2 GiB) then allocates at most the file's own size."""
+
+    def __init__(self, fd: int):
+        super().__init__(io.FileIO(fd, "r"))
+        self.limit = os.fstat(fd).st_size
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        left = max(self.limit - self.tell(), 0)
+        return super().read(left if size is None or size < 0 else min(size, left))
 
 
 def parse_json(text: bytes | str, fail):
@@ -97,9 +114,10 @@ def read_npz(path: str, what: str = "file") -> dict[str, np.ndarray]:
             if len(members) > MAX_MEMBERS:
                 fail(f"{len(members):,} members")
             for info in members:  # every claim checked before any member is read
-                if info.file_size > room:  # a compressed member claiming a bomb's size
-                    fail(f"member {info.filename!r} claims {info.file_size:,} bytes, more "
-                         f"than the whole file ({size:,} bytes) can hold")
+                if info.file_size > room or info.compress_size > size:  # a bomb's claim
+                    fail(f"member {info.filename!r} claims {info.file_size:,} bytes "
+                         f"({info.compress_size:,} compressed), more than the whole file "
+                         f"({size:,} bytes) can hold")
             total = sum(info.file_size for info in members)
             if total > room:
                 fail(f"its {len(members):,} members claim {total:,} bytes together, more "

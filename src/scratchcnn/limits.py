@@ -10,9 +10,10 @@ pool's window, an adaptive pool's output size, the input shape a file keeps in i
   GiB of float32, some hundred times a VGG-16);
 - ``MAX_ACTIVATIONS`` values for one sample (2**30: four GiB of float32), counted layer
   by layer with each layer's ``output_shape``: every layer's output, plus for a
-  convolution or pooling its zero-padded input and the columns of its windows (what
-  the textbook's im2col lays out).  VGG-16 on a 224 x 224 image makes 1.3 * 10**8, an
-  eighth of the cap; a crafted padding of a million makes 10**12 and more.
+  convolution or pooling its zero-padded input (as the fast path's stride phases) and
+  the columns of its windows (what the textbook's im2col lays out).  VGG-16 on a
+  224 x 224 image makes 1.3 * 10**8, an eighth of the cap; a crafted padding of a
+  million makes 10**12 and more.
 
 A file whose ``meta`` names an ``input_shape`` beyond them is refused when it is
 loaded, naming the layer; ``predict`` and ``evaluate`` check any other input the same
@@ -93,14 +94,19 @@ def _walk(layer: Layer, name: str, shape: tuple, steps: list) -> tuple | None:
 
 
 def _values(layer: Layer, shape: tuple, out: tuple) -> int:
-    """What ``layer`` allocates for one input of ``shape`` giving ``out``: the output,
-    and for a window layer the padded input and the windows' columns."""
+    """What ``layer`` allocates for one input of ``shape`` giving ``out``: the output;
+    for a window layer its padded input laid out as stride phases (each axis rounded up
+    to a whole number of strides: :mod:`scratchcnn.kernels.geometry`) and the windows'
+    columns; for an adaptive pool its bin matrices."""
     total = math.prod(out)
     pads, kernel = getattr(layer, "pads", None), getattr(layer, "kernel_size", None)
     if pads is not None and kernel is not None and len(shape) >= 3 and len(out) >= 2:
-        channels = shape[-3]
-        padded = (shape[-2] + sum(pads[0])) * (shape[-1] + sum(pads[1]))
-        total += channels * padded + channels * math.prod(kernel) * math.prod(out[-2:])
+        stride = getattr(layer, "stride", (1, 1))
+        phases = [-(-(size + sum(pad)) // s) * s
+                  for size, pad, s in zip(shape[-2:], pads, stride)]
+        total += shape[-3] * (math.prod(phases) + math.prod(kernel) * math.prod(out[-2:]))
+    if getattr(layer, "output_size", None) is not None and len(shape) >= 2:  # adaptive pool
+        total += out[-2] * shape[-2] + out[-1] * shape[-1]  # its bin matrices
     return total
 
 
@@ -115,4 +121,4 @@ def check_activations(layers, input_shape: tuple) -> None:
                              f"makes {values:,} values for one sample of shape "
                              f"{tuple(input_shape)} (output {out}), bringing them to "
                              f"{total:,}, over the cap of {MAX_ACTIVATIONS:,} (2**30): a "
-                             "padding, window or size far too large?")
+                             "padding, stride, window or size far too large?")

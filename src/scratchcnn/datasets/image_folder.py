@@ -38,13 +38,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..archive import BoundedReader
 from ..extras import require
 from ..progress import bar
 
 log = logging.getLogger("scratchcnn")
 
-__all__ = ["load_image_folder", "read_image", "ImageFolderError", "IMAGE_EXTENSIONS",
-           "MAX_PIXELS"]
+__all__ = ["load_image_folder", "read_image", "ImageFolderError", "IMAGE_EXTENSIONS", "MAX_PIXELS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: What Pillow may decode a file as (JPEG includes the MPO files some cameras write).
@@ -74,13 +74,13 @@ def _pil():
 
 
 def _open_file(path: str):
-    """``path`` opened for reading; refused unopened unless a regular file (links are
-    followed), and checked again once open (non-blocking: a FIFO swapped in since the
-    check cannot hang the open)."""
+    """``path`` opened for reading no more than it holds; refused unopened unless a regular
+    file (links are followed), and checked again once open (non-blocking: a FIFO swapped
+    in since the check cannot hang the open)."""
     try:
         mode = os.stat(path).st_mode
         if stat.S_ISREG(mode):
-            f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
+            f = BoundedReader(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
             mode = os.fstat(f.fileno()).st_mode
             if stat.S_ISREG(mode):
                 return f
