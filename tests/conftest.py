@@ -16,7 +16,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 def pytest_addoption(parser):
     parser.addoption("--fuzz", action="store_true", help="run the fuzz tests of "
-                     "tests/test_fuzz.py with 20 times the examples (a few minutes)")
+                     "tests/test_fuzz.py with 8,000 examples a kind (far longer than the default run)")
 
 
 def pytest_configure(config):

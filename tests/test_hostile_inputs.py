@@ -533,3 +533,15 @@ def test_a_chunk_length_in_an_image_makes_no_read_larger_than_the_file(tmp_path)
     assert result["peak_mib"] < 400, result
     if result["outcome"] != "loaded":
         own_error(result, "ImageFolderError", str(path))
+
+
+@pytest.mark.parametrize("shape, words", [
+    ([1, 10**6, 10**6], "over the cap"),
+    ([1, 28, "a"], "one to three positive ints"),
+    ([1, 30000, 30000], "layer 0 (Conv2d) makes"),
+])
+def test_save_refuses_an_input_shape_that_load_would_refuse(shape, words, tmp_path):
+    model = tiny_model(shape)
+    with pytest.raises(ValueError, match=r"^save: meta's input_shape|^save: layer 0") as info:
+        sc.save(model, tmp_path / "m.npz")
+    assert words in str(info.value) and not (tmp_path / "m.npz").exists()

@@ -61,3 +61,26 @@ def test_a_checkpoint_whose_optimiser_state_blows_up_a_weight_stops_before_any_s
         trainer.run(X, Y, epochs=1, batch_size=64, callbacks=[keep], verbose=0)
     assert (tmp_path / "model.npz").read_bytes() == model_before  # nothing written after
     sc.load(tmp_path / "model.npz")  # and what is there loads
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"state": {"state": 1.5, "inc": 1}}, "whole numbers"),  # NumPy would truncate it
+    ({"state": {"state": 2**200, "inc": 1}}, "OverflowError"),
+    ({"state": {"state": -1, "inc": 1}}, "OverflowError"),
+    ({"uinteger": -5}, "OverflowError"),
+    ({"has_uint32": True}, "whole numbers"),
+    ({"state": [1]}, "whole numbers"),
+    ({"bit_generator": "MT19937"}, "ValueError"),
+])
+def test_a_bad_generator_state_is_refused_before_anything_is_restored(change, words, tmp_path):
+    model = first_run(tmp_path)
+    state = model.trainer.state_dict()
+    state["augment_rng"] = {**state["augment_rng"], **change}
+    fresh = sc.models.lenet5(seed=1)
+    before = fresh.state_dict()
+    trainer = Trainer(fresh, sc.Adam(1e-3), seed=0)
+    with pytest.raises(ValueError, match="random generator state augment_rng is not one a "
+                                         "PCG64 takes") as info:
+        trainer.load_state_dict(state)
+    assert words in str(info.value)
+    assert all(np.array_equal(before[k], v) for k, v in fresh.state_dict().items())

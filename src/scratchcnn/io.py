@@ -52,6 +52,13 @@ def architecture(model) -> dict:
     :func:`read_model` would refuse)."""
     specs = [L.layer_spec(layer) for layer in model.layers]
     _check_types(specs, "")
+    shape = getattr(model, "meta", {}).get("input_shape")
+    if shape is not None:  # what read_model checks of it, said before writing
+        try:
+            limits.check_activations(model.layers, limits.check_input_shape(
+                shape, "meta's input_shape"))
+        except ValueError as err:
+            raise ValueError(f"save: {err}") from None
     return {
         "format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
         "layers": specs,

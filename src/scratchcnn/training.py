@@ -8,6 +8,7 @@ resumed run continues bit for bit.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 
@@ -124,18 +125,18 @@ class Trainer:
             if not isinstance(getattr(layer, "rng", None), np.random.Generator):
                 raise ValueError(f"Trainer.load_state_dict: layer {i} has no random generator "
                                  "to restore")
+        generators = [(self.rng, state["rng"], "rng")] + [
+            (self.model.layers[int(i)].rng, rng_state, f"layer_rngs[{i}]")
+            for i, rng_state in layer_rngs.items()]
+        if "augment_rng" in state:  # (checkpoints from before augmentation lack it)
+            generators.append((self.augment_rng, state["augment_rng"], "augment_rng"))
+        for generator, rng_state, name in generators:  # all checked before any is set
+            _check_generator_state(generator, rng_state, name)
         params = {name: p for name, p, _ in self.model.named_parameters()}
         self.optimizer.load_state_dict(state["optimizer"], params)
         self.model.load_state_dict(state["model"])
-        try:
-            self.rng.bit_generator.state = state["rng"]
-            if "augment_rng" in state:  # (checkpoints from before augmentation lack it)
-                self.augment_rng.bit_generator.state = state["augment_rng"]
-            for i, rng_state in layer_rngs.items():
-                self.model.layers[int(i)].rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as err:
-            raise ValueError(f"Trainer.load_state_dict: a random generator's state is not "
-                             f"valid ({type(err).__name__}: {err})") from None
+        for generator, rng_state, _ in generators:
+            generator.bit_generator.state = rng_state
         callbacks = state.get("callbacks", {})  # (checkpoints before issue 26 lack both)
         if not isinstance(callbacks, dict) or not all(isinstance(v, dict)
                                                        for v in callbacks.values()):
@@ -243,6 +244,24 @@ class Trainer:
         for cb in callbacks:
             cb.on_train_end(self)
         return self.history
+
+
+def _check_generator_state(generator: np.random.Generator, state, name: str) -> None:
+    """A ValueError naming ``name`` unless ``state`` is one ``generator`` takes as it is:
+    whole numbers and names only (NumPy would truncate a float such as 1.5 silently),
+    accepted by a copy of its bit generator."""
+    def plain(value) -> bool:
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    try:
+        if not isinstance(state, dict) or not plain(state):
+            raise TypeError("it must be a dict of whole numbers and names")
+        copy.deepcopy(generator.bit_generator).state = state
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as err:
+        raise ValueError(f"Trainer.load_state_dict: the random generator state {name} is not "
+                         f"one a {type(generator.bit_generator).__name__} takes "
+                         f"({type(err).__name__}: {err})") from None
 
 
 def _callback_key(i: int, callback) -> str:
