@@ -301,7 +301,7 @@ def test_resume_refuses_a_checkpoint_claiming_a_billion_epochs(tmp_path):
     options = {"model": "lenet5", "dataset": "mnist", "epochs": 10**9, "batch_size": 64,
                "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "validation_split": 0.1,
                "clip_grad_norm": None, "augment": None, "seed": 0}
-    assert set(options) == set(RUN_OPTIONS)
+    assert set(options) | {"label_smoothing"} == set(RUN_OPTIONS)  # (a later option)
     io.save_checkpoint(model.trainer, tmp_path / "checkpoint", {"options": options})
     with pytest.raises(SystemExit, match=r"holds a run option that train refuses: --epochs "
                                          r"1000000000: must be in \[1, 100000\]"):
@@ -382,3 +382,21 @@ def test_resume_refuses_fewer_epochs_and_says_what_schedule_an_extension_trains_
     # cosine over 3 epochs from 1e-3: epoch 3 starts at 1e-3 * (1 + cos(2 pi / 3)) / 2
     assert any(line.startswith("schedule=cosine over 3 epochs (the run had 2): epochs 3-3 "
                                "train at lr 0.00025 falling to") for line in lines), lines
+
+
+def test_label_smoothing_trains_towards_softened_targets_and_is_kept_for_resume(
+        tmp_path, capsys, monkeypatch):
+    use_tiny_data(monkeypatch, 0)
+    args = ["train", "--batch-size", "32", "--epochs", "1", "--validation-split", "0"]
+    assert main(args + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(args + ["--label-smoothing", "0.3", "--out", str(tmp_path / "smooth")]) == 0
+    losses = [json.loads((tmp_path / d / "metrics.json").read_text())["history"]["loss"][0]
+              for d in ("plain", "smooth")]
+    assert losses[1] > losses[0]  # the same steps' losses against flatter targets
+    options = sc.load_checkpoint(tmp_path / "smooth" / "checkpoint.npz").settings["options"]
+    assert options["label_smoothing"] == 0.3
+    with pytest.raises(SystemExit, match="--label-smoothing 0.3, not 0.1"):
+        main(["train", "--resume", str(tmp_path / "smooth"), "--label-smoothing", "0.1"])
+    with pytest.raises(SystemExit):
+        main(args + ["--label-smoothing", "1"])
+    assert "must be in [0, 1), got 1" in capsys.readouterr().err

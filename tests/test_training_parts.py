@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import scratchcnn as sc
 from gradcheck import check_layer_gradients
@@ -84,6 +86,28 @@ def test_cross_entropy_matches_torch(rng):
     np.testing.assert_allclose(loss.backward(), lt.grad.numpy(), rtol=1e-10, atol=1e-15)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 5\)"):
         loss.forward(logits, np.full(7, 5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 9), k=st.integers(2, 12), e=st.floats(0, 1), soft=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_label_smoothing_matches_torch(n, k, e, soft, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, k)) * 5
+    target = rng.dirichlet(np.ones(k), n) if soft else rng.integers(0, k, n)
+    loss = sc.CrossEntropyLoss(label_smoothing=e)
+    value = loss.forward(logits, target)
+    lt = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(lt, torch.tensor(target), label_smoothing=e)
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(loss.backward(), lt.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.1"])
+def test_label_smoothing_outside_0_1_is_refused(bad):
+    with pytest.raises(ValueError, match="label_smoothing must be a number in \\[0, 1\\]"):
+        sc.CrossEntropyLoss(label_smoothing=bad)
 
 
 def test_mse_matches_torch(rng):

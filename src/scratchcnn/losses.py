@@ -8,7 +8,15 @@ __all__ = ["CrossEntropyLoss", "MSELoss", "log_softmax", "softmax"]
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log(softmax(logits)) by log-sum-exp: exact for logits of any size."""
+    """log(softmax(logits)) by log-sum-exp: exact for logits of any size.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray
+        The scores, e.g. (N, K).
+    axis : int
+        The axis the softmax runs over.
+    """
     shifted = logits - logits.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -22,8 +30,17 @@ class CrossEntropyLoss:
     """Softmax cross-entropy on logits (N, K), mean over the batch.
 
     ``target`` is either integer class indices (N,) or a (N, K) array of class
-    probabilities (one-hot or soft), as ``torch.nn.CrossEntropyLoss``.
+    probabilities (one-hot or soft), as ``torch.nn.CrossEntropyLoss``.  With
+    ``label_smoothing`` = e the target becomes (1 - e) * target + e / K, as in torch:
+    the net is not pushed to infinitely confident logits.
     """
+
+    def __init__(self, label_smoothing: float = 0.0):
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0 <= label_smoothing <= 1:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
+                             f"got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits, target) -> float:
         logits = np.asarray(logits)
@@ -47,6 +64,8 @@ class CrossEntropyLoss:
         else:
             raise ValueError(f"CrossEntropyLoss: target must be labels (N,) or probabilities "
                              f"{logits.shape}, got shape {target.shape}")
+        if self.label_smoothing:
+            probs = probs * (1 - self.label_smoothing) + self.label_smoothing / k
         with np.errstate(over="ignore", invalid="ignore"):  # diverged logits: inf or NaN,
             logp = log_softmax(logits)                     # silently, for fit's guard
             self._grad = (np.exp(logp) - probs) / max(n, 1)

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "x0.1 every third of the epochs")
     t.add_argument("--validation-split", type=_float_in(0, 1, low_open=False), default=0.1,
                    help="share of the training images held out for validation, in [0, 1)")
+    t.add_argument("--label-smoothing", type=_float_in(0, 1, low_open=False), default=0.0,
+                   metavar="E", help="train towards (1 - E) on the true class and E / classes "
+                   "on every class, in [0, 1) (torch's label_smoothing)")
     t.add_argument("--clip-grad-norm", type=_float_in(0), default=None, metavar="MAX_NORM",
                    help="scale the gradients so that their global L2 norm is at most this")
     t.add_argument("--augment", type=_augment, default="affine:10", metavar="SPEC",

@@ -33,9 +33,9 @@ def _on_sigterm(signum, frame):
 
 #: The options of ``train`` that define a run; a checkpoint keeps them for ``--resume``.
 RUN_OPTIONS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "schedule",
-               "validation_split", "clip_grad_norm", "augment", "seed")
+               "validation_split", "clip_grad_norm", "augment", "label_smoothing", "seed")
 #: Options added since the first checkpoints, with the value those runs had.
-LATER_OPTIONS = {"clip_grad_norm": None, "augment": None}
+LATER_OPTIONS = {"clip_grad_norm": None, "augment": None, "label_smoothing": 0.0}
 #: Files that make a directory hold a run.
 RUN_FILES = ("model.npz", "checkpoint.npz", "metrics.json")
 
@@ -115,6 +115,7 @@ def cmd_train(args) -> int:
     from ..callbacks import TrainingCheckpoint
     from ..guard import TrainingDiverged
     from ..io import atomic_write
+    from ..losses import CrossEntropyLoss
     from ..transforms import parse as parse_augment
     from ..models import MODELS
     from ..optim import OPTIMIZERS, CosineAnnealingLR, StepLR
@@ -152,7 +153,8 @@ def cmd_train(args) -> int:
     optimizer = OPTIMIZERS[args.optimizer](lr=args.lr)
     scheduler = {"none": None, "step": StepLR(max(args.epochs // 3, 1), 0.1),
                  "cosine": CosineAnnealingLR(max(args.epochs, 1), per_batch=True)}[args.schedule]
-    model.trainer = Trainer(model, optimizer, scheduler=scheduler, seed=args.seed)
+    loss = CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    model.trainer = Trainer(model, optimizer, loss, scheduler=scheduler, seed=args.seed)
     if checkpoint is not None:
         try:
             model.trainer.load_state_dict(checkpoint.trainer_state)
