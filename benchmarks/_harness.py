@@ -18,6 +18,9 @@ import subprocess
 import sys
 import time
 
+# the torch twin of a model (tests/torch_twin.py) is a test helper the benchmarks share
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+
 
 def pin_threads(threads: int) -> dict:
     env = dict(os.environ)

@@ -1,12 +1,8 @@
 import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
-
-# benchmarks/torch_twin.py builds the torch.nn.Sequential equal to a model, for both
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 
 settings.register_profile("default", deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])

