@@ -3,6 +3,12 @@
 Every number in a figure is computed by scratchcnn here (nothing is drawn by hand); the
 PNGs land in docs/figures/ unless OUT_DIR is given.  ``--quick`` trains the tutorial's
 model on 500 images for one epoch (the tests use it to check this script runs).
+
+The figures with words are drawn twice: ``name.png`` for the English pages and
+``name.ja.png``, with Japanese labels, for the Japanese ones (in Noto Sans CJK where the
+machine has it: Debian's fonts-noto-cjk; without it the Japanese figures keep English
+labels and the script says so).  A number written on a matrix cell is white on a dark
+cell and black on a light one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,49 @@ import scratchcnn.transforms
 from scratchcnn import pictures, textbook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+LANGUAGES = ("en", "ja")
+
+#: every label a figure writes, by language (numbers and formulas are filled in)
+TEXT = {
+    "en": {
+        "input x": "input x (8x8)", "filter 0": "filter 0 (3x3)",
+        "output y0": "output y[0] (6x6)",
+        "x window": "x (4x4); window of output (0, 0)",
+        "im2col": "im2col(x, 3x3): {rows}x{cols}, one column per window",
+        "col2im": "col2im(ones): windows per pixel",
+        "pool input": "input (4x4); each window's maximum in bold",
+        "pooled": "max-pooled (2x2)",
+        "pool backward": "backward of dout = [[1, 2], [3, 4]]",
+        "pool title": "each window's gradient goes to the pixel that held its maximum",
+        "receptive": "{depth} x conv 3x3: receptive field {field}",
+        "receptive title": "one input pixel through stacked 3x3 convolutions (all weights "
+                           "1): how many paths reach each output",
+        "out k": "out {k}", "no window": "pixel 19 is\nin no window",
+        "windows title": "floor(({size} + 2*0 - {kernel}) / {stride}) + 1 = {n} windows "
+                         "of {kernel} pixels, {stride} apart",
+        "parameters": "parameters (log scale)",
+        "macs": "multiply-accumulates per image (log scale)",
+    },
+    "ja": {
+        "input x": "入力 x（8x8）", "filter 0": "フィルタ 0（3x3）",
+        "output y0": "出力 y[0]（6x6）",
+        "x window": "x（4x4）と出力 (0, 0) のウィンドウ",
+        "im2col": "im2col(x, 3x3): {rows}x{cols}、ウィンドウ 1 つが 1 列",
+        "col2im": "col2im(1 の行列): 各画素を含むウィンドウの数",
+        "pool input": "入力（4x4）。各ウィンドウの最大値は太字",
+        "pooled": "最大値プーリングの出力（2x2）",
+        "pool backward": "dout = [[1, 2], [3, 4]] の逆伝搬",
+        "pool title": "各ウィンドウの勾配は、そのウィンドウで最大だった画素へ送られる",
+        "receptive": "3x3 の畳み込み {depth} 層: 受容野 {field}",
+        "receptive title": "入力の 1 画素を 3x3 の畳み込みに重ねて通す（重みはすべて 1）:"
+                           "各出力へ届く経路の数",
+        "out k": "出力 {k}", "no window": "画素 19 は\nどのウィンドウにも入らない",
+        "windows title": "floor(({size} + 2*0 - {kernel}) / {stride}) + 1 = {n}: "
+                         "{kernel} 画素のウィンドウが {stride} 画素おきに {n} 個",
+        "parameters": "パラメータ数（対数目盛）",
+        "macs": "画像 1 枚あたりの積和演算の回数（対数目盛）",
+    },
+}
 
 
 def _pyplot():
@@ -27,12 +76,51 @@ def _pyplot():
     return plt
 
 
-def _grid(ax, values, title, highlight=None, fmt="{:g}", cmap="Blues"):
-    """One matrix with its numbers written in; ``highlight``: (row0, row1, col0, col1)."""
+def _japanese_font() -> str | None:
+    """The family name of a Noto Sans CJK font matplotlib can use, or None."""
+    from matplotlib import font_manager
+    for path in font_manager.findSystemFonts():
+        if "NotoSansCJK" in os.path.basename(path) or "NotoSansJP" in os.path.basename(path):
+            font_manager.fontManager.addfont(path)
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((n for n in ("Noto Sans CJK JP", "Noto Sans JP") if n in names), None)
+
+
+def _language(lang: str) -> dict:
+    """Set matplotlib's font for ``lang``; its labels (English where no font can draw it)."""
+    import matplotlib
+    _pyplot()
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans"]
+    if lang == "en":
+        return TEXT["en"]
+    font = _japanese_font()
+    if font is None:
+        print("figures.py: no Japanese font (Debian: apt-get install fonts-noto-cjk); the "
+              "Japanese figures keep English labels", file=sys.stderr)
+        return TEXT["en"]
+    matplotlib.rcParams["font.family"] = [font, "DejaVu Sans"]
+    return TEXT[lang]
+
+
+def _text_colour(cmap, norm, value) -> str:
+    """White on a dark cell, black on a light one (by the cell colour's luminance)."""
+    r, g, b, _ = cmap(norm(value))
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.55 else "black"
+
+
+def _grid(ax, values, title, highlight=None, fmt="{:g}", cmap="Blues", bold=None):
+    """One matrix with its numbers written in; ``highlight``: (row0, row1, col0, col1);
+    ``bold``: a boolean mask of the cells whose numbers stand out."""
+    import matplotlib
     values = np.asarray(values)
-    ax.imshow(values, cmap=cmap, vmin=min(values.min(), 0), vmax=max(values.max(), 1))
+    cmap = matplotlib.colormaps[cmap]
+    norm = matplotlib.colors.Normalize(vmin=min(values.min(), 0), vmax=max(values.max(), 1))
+    ax.imshow(values, cmap=cmap, norm=norm)
     for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+        strong = bold is not None and bold[i, j]
+        ax.text(j, i, fmt.format(v), ha="center", va="center",
+                fontsize=9 if strong else 7, fontweight="bold" if strong else "normal",
+                color=_text_colour(cmap, norm, v))
     if highlight is not None:
         r0, r1, c0, c1 = highlight
         ax.add_patch(_pyplot().Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False,
@@ -51,7 +139,8 @@ def notebook_conv():
     return x, conv
 
 
-def convolution_window(out_dir):
+def convolution_window(out_dir, lang="en"):
+    t = _language(lang)
     x, conv = notebook_conv()
     y = conv.forward(x)
     w = conv.params["weight"][0, 0]
@@ -59,41 +148,47 @@ def convolution_window(out_dir):
     terms = " + ".join(f"{int(a)}·{int(b)}" for a, b in zip(window.ravel(), w.ravel()))
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [8, 3, 6]})
-    _grid(axes[0], x[0], "input x (8x8)", (0, 3, 0, 3))
-    _grid(axes[1], w, "filter 0 (3x3)")
-    _grid(axes[2], y[0], "output y[0] (6x6)", (0, 1, 0, 1))
+    _grid(axes[0], x[0], t["input x"], (0, 3, 0, 3))
+    _grid(axes[1], w, t["filter 0"])
+    _grid(axes[2], y[0], t["output y0"], (0, 1, 0, 1))
     fig.suptitle(f"y[0, 0, 0] = {terms} + 1 = {int(y[0, 0, 0])}", fontsize=9)
-    return _save(fig, out_dir, "convolution-window.png")
+    return _save(fig, out_dir, "convolution-window.png", lang)
 
 
-def im2col_figure(out_dir):
+def im2col_figure(out_dir, lang="en"):
+    t = _language(lang)
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
     cols = textbook.im2col(x, (3, 3))
     counts = textbook.col2im(np.ones_like(cols), x.shape, (3, 3))
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [4, 4, 4]})
-    _grid(axes[0], x[0, 0], "x (4x4); window of output (0, 0)", (0, 3, 0, 3))
-    _grid(axes[1], cols, f"im2col(x, 3x3): {cols.shape[0]}x{cols.shape[1]}, "
-                         "one column per window", (0, 9, 0, 1))
-    _grid(axes[2], counts[0, 0], "col2im(ones): windows per pixel", cmap="Oranges")
-    return _save(fig, out_dir, "im2col.png")
+    _grid(axes[0], x[0, 0], t["x window"], (0, 3, 0, 3))
+    _grid(axes[1], cols, t["im2col"].format(rows=cols.shape[0], cols=cols.shape[1]),
+          (0, 9, 0, 1))
+    _grid(axes[2], counts[0, 0], t["col2im"], cmap="Oranges")
+    return _save(fig, out_dir, "im2col.png", lang)
 
 
-def pooling_backward(out_dir):
+def pooling_backward(out_dir, lang="en"):
+    t = _language(lang)
     a = np.array([[[1, 3, 2, 9], [5, 4, 0, 7], [8, 6, 3, 1], [2, 0, 4, 5]]], np.float64)
     pool = sc.MaxPool2d(2)
     p = pool.forward(a)
     d = pool.backward(np.array([[[1.0, 2.0], [3.0, 4.0]]]))
+    maxima = d[0] != 0  # where backward sent each window's gradient: its maximum
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    _grid(axes[0], a[0], "input (4x4)", (0, 2, 0, 2))
-    _grid(axes[1], p[0], "max-pooled (2x2)", (0, 1, 0, 1))
-    _grid(axes[2], d[0], "backward of dout = [[1, 2], [3, 4]]", cmap="Oranges")
-    fig.suptitle("each window's gradient goes to the pixel that held its maximum", fontsize=9)
-    return _save(fig, out_dir, "pooling-backward.png")
+    _grid(axes[0], a[0], t["pool input"], (0, 2, 0, 2), bold=maxima)
+    axes[0].axhline(1.5, color="black", linewidth=1.5)  # the four 2x2 windows' borders
+    axes[0].axvline(1.5, color="black", linewidth=1.5)
+    _grid(axes[1], p[0], t["pooled"], (0, 1, 0, 1), bold=np.ones((2, 2), bool))
+    _grid(axes[2], d[0], t["pool backward"], cmap="Oranges", bold=maxima)
+    fig.suptitle(t["pool title"], fontsize=9)
+    return _save(fig, out_dir, "pooling-backward.png", lang)
 
 
-def receptive_fields(out_dir):
+def receptive_fields(out_dir, lang="en"):
+    t = _language(lang)
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4))
     impulse = np.zeros((1, 1, 11, 11))
@@ -105,14 +200,14 @@ def receptive_fields(out_dir):
             layer.params["weight"] = np.ones((1, 1, 3, 3))
         out = sc.Sequential(layers).forward(impulse)[0, 0]
         field = sc.shapes.receptive_field(layers)[-1]
-        _grid(ax, out, f"{depth} x conv 3x3: receptive field {field}", cmap="Greens")
-    fig.suptitle("one input pixel through stacked 3x3 convolutions (all weights 1): "
-                 "how many paths reach each output", fontsize=9)
-    return _save(fig, out_dir, "receptive-field.png")
+        _grid(ax, out, t["receptive"].format(depth=depth, field=field), cmap="Greens")
+    fig.suptitle(t["receptive title"], fontsize=9)
+    return _save(fig, out_dir, "receptive-field.png", lang)
 
 
-def output_size(out_dir):
+def output_size(out_dir, lang="en"):
     """The notebook's third question along one axis: 20 pixels, kernel 3, stride 2."""
+    t = _language(lang)
     size, kernel, stride = 20, 3, 2
     n_out = sc.conv_output_size(size, kernel, stride)
     plt = _pyplot()
@@ -123,38 +218,45 @@ def output_size(out_dir):
     for k in range(n_out):
         left, level = k * stride, 1.3 + 0.35 * (k % 2)
         ax.plot([left + 0.1, left + kernel - 0.1], [level, level], color="tab:blue", lw=3)
-        ax.text(left + kernel / 2, level + 0.12, f"out {k}", ha="center", fontsize=7)
-    ax.text(size - 0.5, 1.45, "pixel 19 is\nin no window", ha="center", fontsize=7,
+        ax.text(left + kernel / 2, level + 0.12, t["out k"].format(k=k), ha="center",
+                fontsize=7)
+    ax.text(size - 0.5, -0.12, t["no window"], ha="center", va="top", fontsize=7,
             color="tab:red")
     ax.set_xlim(-0.5, size + 0.5)
-    ax.set_ylim(-0.2, 2.4)
+    ax.set_ylim(-0.75, 2.4)
     ax.axis("off")
-    ax.set_title(f"floor(({size} + 2*0 - {kernel}) / {stride}) + 1 = {n_out} windows of "
-                 f"{kernel} pixels, {stride} apart", fontsize=9)
-    return _save(fig, out_dir, "output-size.png")
+    ax.set_title(t["windows title"].format(size=size, kernel=kernel, stride=stride, n=n_out),
+                 fontsize=9)
+    return _save(fig, out_dir, "output-size.png", lang)
 
 
-def networks(out_dir):
-    """Parameters and multiply-accumulates of the zoo's three famous networks."""
-    names = ["lenet5", "alexnet", "vgg16"]
+def network_sizes() -> tuple[list[int], list[int]]:
+    """Parameters and multiply-accumulates of the zoo's LeNet-5, AlexNet and VGG-16."""
     params, macs = [], []
-    for name in names:
+    for name in ("lenet5", "alexnet", "vgg16"):
         model = sc.models.MODELS[name]()
         params.append(sc.count_params(model))
         last = model.summary(sc.models.INPUT_SHAPES[name]).splitlines()[-1]
         macs.append(int(last.split(": ")[1].replace(",", "")))
         del model
+    return params, macs
+
+
+def networks(out_dir, sizes, lang="en"):
+    """Parameters and multiply-accumulates of the zoo's three famous networks."""
+    t = _language(lang)
+    params, macs = sizes
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, values, title in ((axes[0], params, "parameters"),
-                              (axes[1], macs, "multiply-accumulates per image")):
+    for ax, values, title in ((axes[0], params, t["parameters"]),
+                              (axes[1], macs, t["macs"])):
         bars = ax.bar(["LeNet-5", "AlexNet", "VGG-16"], values, color="tab:blue")
         ax.set_yscale("log")
-        ax.set_title(title + " (log scale)", fontsize=9)
+        ax.set_title(title, fontsize=9)
         for bar, v in zip(bars, values):
             ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:,}", ha="center",
                     va="bottom", fontsize=7)
-    return _save(fig, out_dir, "networks.png")
+    return _save(fig, out_dir, "networks.png", lang)
 
 
 def tutorial_pictures(out_dir, quick: bool):
@@ -194,8 +296,10 @@ def digit_photo(out_dir):
     return path
 
 
-def _save(fig, out_dir, name):
-    path = os.path.join(out_dir, name)
+def _save(fig, out_dir, name, lang="en"):
+    """Write the figure as ``name`` (English) or ``name`` with ``.ja`` before ``.png``."""
+    stem, ext = os.path.splitext(name)
+    path = os.path.join(out_dir, name if lang == "en" else f"{stem}.{lang}{ext}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     _pyplot().close(fig)
@@ -208,10 +312,13 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    paths = [convolution_window(args.out_dir), im2col_figure(args.out_dir),
-             pooling_backward(args.out_dir), receptive_fields(args.out_dir),
-             output_size(args.out_dir), networks(args.out_dir),
-             digit_photo(args.out_dir), *tutorial_pictures(args.out_dir, args.quick)]
+    sizes = network_sizes()
+    paths = [draw(args.out_dir, lang) for lang in LANGUAGES
+             for draw in (convolution_window, im2col_figure, pooling_backward,
+                          receptive_fields, output_size)]
+    paths += [networks(args.out_dir, sizes, lang) for lang in LANGUAGES]
+    _language("en")
+    paths += [digit_photo(args.out_dir), *tutorial_pictures(args.out_dir, args.quick)]
     for path in paths:
         print(path)
     return 0

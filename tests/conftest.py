@@ -44,3 +44,19 @@ def path(request):
     import scratchcnn as sc
     with sc.using(request.param):
         yield request.param
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The documentation site, built once per test run with ``mkdocs build --strict``
+    (both languages, the notebooks beside their pages): its folder."""
+    import pathlib
+    import subprocess
+    import sys
+    pytest.importorskip("mkdocs")
+    site = tmp_path_factory.mktemp("site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+                          cwd=pathlib.Path(__file__).parent.parent, capture_output=True,
+                          text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return site

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
+from browser import headless_chromium
 from scratchcnn.explore import make_server, quick_model, trace
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -328,23 +328,8 @@ def test_the_default_model_is_trained_once_and_cached(model, tmp_path, monkeypat
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="Selenium is not installed "
-                                    "(pip install '.[test]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.skip("Chromium and chromedriver are not installed (Debian: apt-get install "
-                    "chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--force-device-scale-factor=1", "--lang=en"):
-        options.add_argument(arg)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
-        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
-    yield driver
-    driver.quit()
+    with headless_chromium(lang="en") as driver:
+        yield driver
 
 
 def _wait(driver, condition, seconds=20):

@@ -58,7 +58,22 @@ class _Monitor:
 
 class EarlyStopping(Callback, _Monitor):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; with
-    ``restore_best_weights`` the model ends with the weights of its best epoch."""
+    ``restore_best_weights`` the model ends with the weights of its best epoch.
+
+    Parameters
+    ----------
+    monitor : str
+        The metric watched: 'val_loss', 'val_accuracy', 'loss' or 'accuracy'.
+    min_delta : float
+        The least change that counts as an improvement.
+    patience : int
+        Epochs without improvement before training stops (0: the first such epoch).
+    mode : str
+        'min' or 'max': whether smaller or larger is better; 'auto': larger for
+        accuracies, smaller otherwise.
+    restore_best_weights : bool
+        Whether the model ends with the weights of its best epoch.
+    """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False):
@@ -102,7 +117,22 @@ class EarlyStopping(Callback, _Monitor):
 
 class ModelCheckpoint(Callback, _Monitor):
     """Write the model to ``path`` after every epoch, or with ``save_best_only`` after
-    each epoch that improved ``monitor``: the file always holds the best model so far."""
+    each epoch that improved ``monitor``: the file always holds the best model so far.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file (``.npz``), written atomically.
+    monitor : str
+        The metric watched: 'val_loss', 'val_accuracy', 'loss' or 'accuracy'.
+    save_best_only : bool
+        Whether to write only after an epoch that improved ``monitor``.
+    mode : str
+        'min' or 'max': whether smaller or larger is better; 'auto': larger for
+        accuracies, smaller otherwise.
+    min_delta : float
+        The least change that counts as an improvement.
+    """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = True,
                  mode: str = "auto", min_delta: float = 0.0):
@@ -118,7 +148,17 @@ class ModelCheckpoint(Callback, _Monitor):
 
 class TrainingCheckpoint(Callback):
     """After every epoch, the model file and the whole run's checkpoint (what
-    ``scratchcnn train --resume`` reads), each written atomically."""
+    ``scratchcnn train --resume`` reads), each written atomically.
+
+    Parameters
+    ----------
+    model_path : str or os.PathLike
+        The model file.
+    checkpoint_path : str or os.PathLike
+        The checkpoint: the model with the optimiser's and the run's state.
+    settings : dict or None
+        JSON-able settings saved with the checkpoint (the command line's options).
+    """
 
     def __init__(self, model_path, checkpoint_path, settings: dict | None = None):
         self.model_path, self.checkpoint_path, self.settings = \
@@ -132,7 +172,13 @@ class TrainingCheckpoint(Callback):
 
 class LambdaCallback(Callback):
     """A callback of plain functions: ``LambdaCallback(on_epoch_end=lambda trainer, epoch,
-    logs: ...)``."""
+    logs: ...)``.
+
+    Parameters
+    ----------
+    **functions : callable
+        One per hook, by the hook's name (``on_epoch_end``, ``on_batch_begin``, ...).
+    """
 
     def __init__(self, **functions):
         unknown = set(functions) - {n for n in dir(Callback) if n.startswith("on_")}

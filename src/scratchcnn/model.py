@@ -26,6 +26,16 @@ class Sequential(Stack):
     ``torch.nn.Sequential``: ``[Conv2d, ReLU, MaxPool2d, Conv2d]`` gives ``'0.weight'``,
     ``'0.bias'``, ``'3.weight'``, ``'3.bias'``; a :class:`~scratchcnn.Residual` at 4 gives
     ``'4.body.0.weight'``.
+
+    Parameters
+    ----------
+    layers : iterable of Layer
+        The layers, first to last.
+    input_mean : float, sequence of float or None
+        Subtracted from every input before the first layer (one value per channel, or
+        one for all); give both or neither.
+    input_std : float, sequence of float or None
+        Divided by after the mean.
     """
 
     def __init__(self, layers, input_mean=None, input_std=None):
@@ -115,7 +125,10 @@ class Sequential(Stack):
         """A table of each layer's output shape, parameters, multiply-accumulates and
         receptive field (:func:`scratchcnn.shapes.receptive_field`).
 
-        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``.
+        Parameters
+        ----------
+        input_shape : tuple of int
+            One sample's shape, e.g. ``(1, 28, 28)``.
         """
         shape = tuple(input_shape)
         rows = [("Layer", "Output shape", "Params", "MACs", "Receptive field")]
@@ -147,18 +160,46 @@ class Sequential(Stack):
         x and y are checked before any step (:mod:`scratchcnn.checks`).  A loss or
         gradient that is not finite, or a loss 10,000 times the first, stops training
         with :class:`~scratchcnn.guard.TrainingDiverged` naming the epoch, the batch and
-        the layer.  ``clip_grad_norm``: scale the gradients so that their global L2 norm
-        is at most this, as ``torch.nn.utils.clip_grad_norm_``.  ``callbacks``:
-        :mod:`scratchcnn.callbacks` (EarlyStopping, ModelCheckpoint, ...).  ``augment``: a
-        transform of :mod:`scratchcnn.transforms` applied to every training batch.
-
-        ``optimizer``: an Optimizer or a name ('adam', 'sgd', ...; default Adam(1e-3)).
-        ``scheduler``: StepLR or CosineAnnealingLR, applied per epoch (or per batch:
-        ``CosineAnnealingLR(..., per_batch=True)``).  ``seed`` seeds the
-        shuffling.  Calling fit again continues the same run (optimiser state, epochs,
+        the layer.  Calling fit again continues the same run (optimiser state, epochs,
         history) unless a new optimizer is given.  fit marks the first layer
         ``needs_input_grad = False`` (nothing uses dL/d(input)); set it back to True before
         calling ``backward`` yourself if you need that gradient.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The training inputs, (N, C, H, W) for images.
+        y : numpy.ndarray
+            Their labels (N,), or targets for a regression loss.
+        epochs : int
+            Passes over the data.
+        batch_size : int
+            Samples per step.
+        optimizer : Optimizer, str or None
+            An optimiser of :mod:`scratchcnn.optim` or its name ('adam', 'sgd', ...);
+            None: Adam(1e-3), or the one of the run fit continues.
+        loss : str or loss object
+            'cross_entropy', 'mse', or an object of :mod:`scratchcnn.losses`.
+        validation_data : (x, y) or None
+            Evaluated after each epoch (``val_loss``, ``val_accuracy`` in the history).
+        shuffle : bool
+            Whether each epoch visits the samples in a new order.
+        seed : int or None
+            Seeds the shuffling.
+        scheduler : StepLR, CosineAnnealingLR or None
+            The learning-rate schedule, applied per epoch (or per batch:
+            ``CosineAnnealingLR(..., per_batch=True)``).
+        verbose : int
+            0: silent; 1: a progress bar per epoch on stderr.
+        on_epoch_end : callable or None
+            Called with the model's Trainer after each epoch.
+        clip_grad_norm : float or None
+            Scale the gradients so that their global L2 norm is at most this, as
+            ``torch.nn.utils.clip_grad_norm_``.
+        callbacks : sequence of Callback
+            Of :mod:`scratchcnn.callbacks` (EarlyStopping, ModelCheckpoint, ...).
+        augment : transform or None
+            A transform of :mod:`scratchcnn.transforms` applied to every training batch.
         """
         if self.trainer is None or optimizer is not None or scheduler is not None:
             self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
@@ -198,15 +239,27 @@ class Sequential(Stack):
 
     def predict_proba(self, x, batch_size: int = 256, verbose: int = 0, tta=None
                       ) -> np.ndarray:
-        """Class probabilities (N, classes), computed in batches in evaluation mode
-        (``verbose=1``: a progress bar on stderr; ``tta='flip'``: averaged with those of
-        the mirror images, for data whose classes a horizontal flip keeps)."""
+        """Class probabilities (N, classes), computed in batches in evaluation mode.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The inputs, (N, C, H, W) for images.
+        batch_size : int
+            Samples per forward pass.
+        verbose : int
+            1: a progress bar on stderr.
+        tta : 'flip' or None
+            'flip': averaged with the probabilities of the mirror images, for data whose
+            classes a horizontal flip keeps.
+        """
         x = checks.images(x, self)
         return np.concatenate([softmax(out) for _, out in
                                self._batches(x, batch_size, verbose, tta=tta)])
 
     def predict(self, x, batch_size: int = 256, verbose: int = 0, tta=None) -> np.ndarray:
-        """Class indices (N,), int64."""
+        """Class indices (N,), int64: each sample's most probable class; the parameters are
+        :meth:`predict_proba`'s."""
         x = checks.images(x, self)
         return np.concatenate([out.argmax(axis=1) for _, out in
                                self._batches(x, batch_size, verbose, tta=tta)]
@@ -214,7 +267,23 @@ class Sequential(Stack):
 
     def evaluate(self, x, y, batch_size: int = 256, loss=None, verbose: int = 0,
                  tta=None) -> dict:
-        """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode."""
+        """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The inputs.
+        y : numpy.ndarray
+            Their labels (N,) (or targets).
+        batch_size : int
+            Samples per forward pass.
+        loss : loss object or None
+            None: :class:`~scratchcnn.losses.CrossEntropyLoss`.
+        verbose : int
+            1: a progress bar on stderr.
+        tta : 'flip' or None
+            As in :meth:`predict_proba`.
+        """
         loss = loss or CrossEntropyLoss()
         x = checks.images(x, self)
         y = checks.targets(y, len(x), self.outputs(x), loss)

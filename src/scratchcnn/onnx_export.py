@@ -26,7 +26,17 @@ OPSET = 17
 def export_onnx(model, path, input_shape) -> str:
     """Write ``model`` as an ONNX graph to ``path`` (``.onnx`` added if missing) for
     inputs of one sample's ``input_shape`` (e.g. ``(1, 28, 28)``), any batch size; the
-    path.  A layer without an ONNX form gives a ValueError naming it."""
+    path.  A layer without an ONNX form gives a ValueError naming it.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model.
+    path : str or os.PathLike
+        The file.
+    input_shape : tuple of int
+        One sample's shape, e.g. ``(1, 28, 28)``.
+    """
     onnx = require("onnx", "export_onnx")
     from onnx import TensorProto, helper, numpy_helper
     path = os.fspath(path)

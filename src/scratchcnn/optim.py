@@ -146,7 +146,25 @@ def _check_hyper(optimizer: str, key: str, value) -> None:
 
 
 class SGD(Optimizer):
-    """p -= lr * g, with optional momentum (and Nesterov) and L2 weight decay."""
+    """p -= lr * g, with optional momentum (and Nesterov) and L2 weight decay.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Other Parameters
+    ----------------
+    momentum : float, default 0.0
+        The momentum factor mu: ``buf = mu * buf + (1 - dampening) * g``, then buf is the
+        step's direction.
+    dampening : float, default 0.0
+        See momentum.
+    nesterov : bool, default False
+        Step along ``g + mu * buf`` instead.
+    weight_decay : float, default 0.0
+        L2 penalty: ``weight_decay * p`` is added to g.
+    """
 
     defaults = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0}
     slots = frozenset({"momentum_buffer"})
@@ -167,7 +185,22 @@ class SGD(Optimizer):
 
 
 class AdaGrad(Optimizer):
-    """p -= lr * g / (sqrt(sum of g^2) + eps)."""
+    """p -= lr * g / (sqrt(sum of g^2) + eps).
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Other Parameters
+    ----------------
+    eps : float, default 1e-10
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty added to g.
+    initial_accumulator_value : float, default 0.0
+        The sum of g^2 to start from.
+    """
 
     defaults = {"eps": 1e-10, "weight_decay": 0.0, "initial_accumulator_value": 0.0}
     slots = frozenset({"sum"})
@@ -180,7 +213,26 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """p -= lr * g / (sqrt(running mean of g^2) + eps); optional momentum and centring."""
+    """p -= lr * g / (sqrt(running mean of g^2) + eps); optional momentum and centring.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Other Parameters
+    ----------------
+    alpha : float, default 0.99
+        The running mean's decay.
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty added to g.
+    momentum : float, default 0.0
+        Momentum on the scaled step.
+    centered : bool, default False
+        Divide by the running variance of g instead (the mean of g subtracted).
+    """
 
     defaults = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
                 "centered": False}
@@ -209,7 +261,22 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma and Ba) with bias correction; weight_decay is L2 added to g."""
+    """Adam (Kingma and Ba) with bias correction; weight_decay is L2 added to g.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Other Parameters
+    ----------------
+    betas : (float, float), default (0.9, 0.999)
+        The decays of the first and second moments.
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty added to g.
+    """
 
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
     slots = frozenset({"exp_avg", "exp_avg_sq", "step"})
@@ -246,7 +313,22 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the step."""
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the step.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate.
+
+    Other Parameters
+    ----------------
+    betas : (float, float), default (0.9, 0.999)
+        The decays of the first and second moments.
+    eps : float, default 1e-8
+        Added to the denominator.
+    weight_decay : float, default 1e-2
+        The decoupled decay.
+    """
 
     defaults = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2}
 
@@ -270,7 +352,15 @@ def _chunks(*arrays, size: int = 1 << 16):
 
 
 class StepLR:
-    """lr = base_lr * gamma ** (epoch // step_size); a fractional epoch counts as its floor."""
+    """lr = base_lr * gamma ** (epoch // step_size); a fractional epoch counts as its floor.
+
+    Parameters
+    ----------
+    step_size : int
+        Epochs between two decays.
+    gamma : float
+        The factor of each decay.
+    """
 
     per_batch = False
 
@@ -289,6 +379,15 @@ class CosineAnnealingLR:
     before every batch from the fractional epoch ``epoch + batch / batches``, so the rate
     falls smoothly and reaches ``eta_min`` at the end of epoch ``T_max``: PyTorch's
     scheduler with ``T_max = epochs * batches`` stepped after every batch.
+
+    Parameters
+    ----------
+    T_max : int
+        The epoch at which the rate reaches ``eta_min``.
+    eta_min : float
+        The last rate.
+    per_batch : bool
+        Whether the rate changes before every batch rather than every epoch.
     """
 
     def __init__(self, T_max: int, eta_min: float = 0.0,  # noqa: N803 (PyTorch's name)

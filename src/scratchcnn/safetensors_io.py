@@ -47,7 +47,17 @@ def save_safetensors(model: Sequential, path, key_map: dict | None = None) -> st
     ``'bn1.weight'`` sends ``'2.num_batches_tracked'`` to ``'bn1.num_batches_tracked'``).
     Two of ours sent to one name, or a name the model lacks, give a ValueError.  The
     complete map is kept in the metadata too, so ``load_safetensors(path)`` reads the
-    file back without being told it."""
+    file back without being told it.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model to save.
+    path : str or os.PathLike
+        The file.
+    key_map : dict or None
+        Our name -> the name in the file; None: ``torch.nn.Sequential``'s names.
+    """
     st = require("safetensors.numpy", "save_safetensors")
     path = os.fspath(path)
     if not path.endswith(".safetensors"):
@@ -95,6 +105,15 @@ def load_safetensors(path, model: Sequential | None = None,
 
     A key map that does not fit gives a ValueError naming the file and the tensor, with
     a table of the file's names and shapes beside the model's.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    model : Sequential or None
+        The model whose weights are replaced; None: rebuilt from the file's metadata.
+    key_map : dict, "order" or None
+        How the file's names map to ours (above).
     """
     require("safetensors.numpy", "load_safetensors")
     from safetensors import safe_open

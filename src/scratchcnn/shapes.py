@@ -25,7 +25,17 @@ __all__ = [
 
 
 def pair(value, name: str, *, minimum: int = 0) -> tuple[int, int]:
-    """Normalise an int or an (h, w) pair to a tuple of two ints >= ``minimum``."""
+    """Normalise an int or an (h, w) pair to a tuple of two ints >= ``minimum``.
+
+    Parameters
+    ----------
+    value : int or (int, int)
+        The setting as given.
+    name : str
+        What it is, for the ValueError's message (``"Conv2d stride"``).
+    minimum : int
+        The smallest value allowed.
+    """
     if isinstance(value, Integral) and not isinstance(value, bool):
         h = w = int(value)
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
@@ -44,6 +54,19 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     """Length of one spatial axis after a convolution (PyTorch's formula).
 
     Raises ``ValueError`` when the (dilated) kernel does not fit the padded input.
+
+    Parameters
+    ----------
+    size : int
+        The input's length along the axis.
+    kernel_size : int
+        The filter's length.
+    stride : int
+        The step between windows.
+    padding : int
+        Zeros added on each side.
+    dilation : int
+        The spacing of the filter's taps.
     """
     for name, v, lo in (("size", size, 1), ("kernel_size", kernel_size, 1),
                         ("stride", stride, 1), ("padding", padding, 0),
@@ -63,7 +86,25 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
 def window_output_hw(layer: str, input_shape: tuple, kernel_size, stride, pads, dilation,
                      what: str = "kernel") -> tuple[int, int]:
     """(Ho, Wo) of a window sliding over the last two axes of ``input_shape``, with
-    ``pads = ((top, bottom), (left, right))``; a ValueError naming ``layer`` if it cannot fit."""
+    ``pads = ((top, bottom), (left, right))``; a ValueError naming ``layer`` if it cannot fit.
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name, for the message.
+    input_shape : tuple of int
+        The input's shape, ending in (H, W).
+    kernel_size : (int, int)
+        The window's (kh, kw).
+    stride : (int, int)
+        The step between windows.
+    pads : ((int, int), (int, int))
+        (top, bottom) and (left, right) padding.
+    dilation : (int, int)
+        The spacing of the window's taps.
+    what : str
+        What the window is called in the message ("kernel", "window").
+    """
     sizes = []
     for axis, size in enumerate(input_shape[-2:]):
         padded = size + sum(pads[axis])
@@ -79,7 +120,21 @@ def window_output_hw(layer: str, input_shape: tuple, kernel_size, stride, pads, 
 
 def pool_output_size(size: int, kernel_size: int, stride: int | None = None,
                      padding: int = 0, dilation: int = 1) -> int:
-    """Length of one spatial axis after pooling; ``stride`` defaults to ``kernel_size``."""
+    """Length of one spatial axis after pooling.
+
+    Parameters
+    ----------
+    size : int
+        The input's length along the axis.
+    kernel_size : int
+        The window's length.
+    stride : int or None
+        The step between windows; None: ``kernel_size``.
+    padding : int
+        Padding on each side.
+    dilation : int
+        The spacing of the window's taps.
+    """
     if isinstance(kernel_size, Integral) and 2 * padding > kernel_size:
         raise ValueError(f"padding should be at most half of kernel size, got padding="
                          f"{padding} for kernel_size={kernel_size}")
@@ -88,19 +143,47 @@ def pool_output_size(size: int, kernel_size: int, stride: int | None = None,
 
 
 def conv_params(in_channels: int, out_channels: int, kernel_size, bias: bool = True) -> int:
-    """Learnable parameters of a Conv2d: ``out*in*kh*kw`` weights plus ``out`` biases."""
+    """Learnable parameters of a Conv2d: ``out*in*kh*kw`` weights plus ``out`` biases.
+
+    Parameters
+    ----------
+    in_channels : int
+        C_in.
+    out_channels : int
+        C_out, the number of filters.
+    kernel_size : int or (int, int)
+        The filter's (kh, kw).
+    bias : bool
+        Whether each filter has a bias.
+    """
     kh, kw = pair(kernel_size, "kernel_size", minimum=1)
     return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
 
 
 def count_params(obj) -> int:
-    """Number of learnable scalars in a layer or a model (anything with ``parameters()``)."""
+    """Number of learnable scalars in a layer or a model.
+
+    Parameters
+    ----------
+    obj : Layer or Sequential
+        Anything with ``parameters()``.
+    """
     return int(sum(p.size for p in obj.parameters()))
 
 
 def layer_macs(layer, input_shape: tuple, output_shape: tuple | None = None) -> int:
     """Multiply-accumulates one sample costs in ``layer`` (convolutions and linear maps;
-    a container: those of the layers inside, each on the shape it is given)."""
+    a container: those of the layers inside, each on the shape it is given).
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer.
+    input_shape : tuple of int
+        One sample's input shape, without the batch axis.
+    output_shape : tuple of int or None
+        Its output shape; None: computed.
+    """
     import math
     if hasattr(layer, "layers"):  # a stack: each layer on what the one before gives
         total, shape = 0, tuple(input_shape)
@@ -124,10 +207,18 @@ def layer_macs(layer, input_shape: tuple, output_shape: tuple | None = None) -> 
 class ReceptiveField:
     """What one output value of a layer sees of the network's input.
 
-    ``size``: (h, w) input pixels in its window (``None`` after ``Flatten``: every unit of a
-    fully connected layer sees the whole input); ``jump``: input pixels between two
-    neighbouring outputs (the product of the strides so far); ``start``: the centre of the
-    first output's window, in input pixel coordinates (negative where padding reaches out).
+    Attributes
+    ----------
+    layer : str
+        The layer's name.
+    size : (int, int) or None
+        (h, w) input pixels in its window (``None`` after ``Flatten``: every unit of a
+        fully connected layer sees the whole input).
+    jump : (int, int)
+        Input pixels between two neighbouring outputs (the product of the strides so far).
+    start : (float, float)
+        The centre of the first output's window, in input pixel coordinates (negative
+        where padding reaches out).
     """
 
     layer: str
@@ -151,6 +242,11 @@ def receptive_field(layers) -> list[ReceptiveField]:
     a residual block's field is its body's; after global or adaptive pooling, ``Flatten``
     or ``Linear`` every unit sees the whole input.
     The size counts padded pixels too, so it can exceed the image.
+
+    Parameters
+    ----------
+    layers : Sequential, list of Layer or Layer
+        What to follow, first layer first.
     """
     layers = list(getattr(layers, "layers", None) or
                   (layers if isinstance(layers, (list, tuple)) else [layers]))

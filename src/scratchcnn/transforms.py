@@ -33,7 +33,15 @@ def _probability(p, who: str) -> float:
 
 class RandomCrop:
     """Zero-pad by ``padding`` on every side, then cut a random ``size`` window from each
-    sample (torchvision's RandomCrop); the default size keeps the input's."""
+    sample (torchvision's RandomCrop).
+
+    Parameters
+    ----------
+    size : int, (int, int) or None
+        The window's height and width; None: the input's.
+    padding : int
+        Zeros added on every side first.
+    """
 
     def __init__(self, size=None, padding: int = 4):
         self.size, self.padding = size, int(padding)
@@ -56,7 +64,13 @@ class RandomCrop:
 
 class RandomShift(RandomCrop):
     """Move each sample by a random whole number of pixels in [-max_shift, max_shift]
-    along each axis, filling with zeros (a crop of the input's size after padding)."""
+    along each axis, filling with zeros (a crop of the input's size after padding).
+
+    Parameters
+    ----------
+    max_shift : int
+        The largest move, in pixels.
+    """
 
     def __init__(self, max_shift: int = 2):
         super().__init__(None, max_shift)
@@ -66,7 +80,13 @@ class RandomShift(RandomCrop):
 
 
 class RandomHorizontalFlip:
-    """Mirror each sample left to right with probability ``p`` (not for digits)."""
+    """Mirror each sample left to right with probability ``p`` (not for digits).
+
+    Parameters
+    ----------
+    p : float
+        The probability of a flip, in [0, 1].
+    """
 
     def __init__(self, p: float = 0.5):
         self.p = _probability(p, "RandomHorizontalFlip")
@@ -81,7 +101,19 @@ class RandomHorizontalFlip:
 
 class RandomErasing:
     """With probability ``p``, set a random rectangle of each sample to ``value``: its area
-    a ``scale`` share of the image, its aspect ratio in ``ratio`` (Zhong et al., 2017)."""
+    a ``scale`` share of the image, its aspect ratio in ``ratio`` (Zhong et al., 2017).
+
+    Parameters
+    ----------
+    p : float
+        The probability that a sample gets a rectangle.
+    scale : (float, float)
+        The range of the rectangle's area, as a share of the image's.
+    ratio : (float, float)
+        The range of its aspect ratio (height / width).
+    value : float
+        What the rectangle is filled with.
+    """
 
     def __init__(self, p: float = 0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
         self.p, self.scale, self.ratio, self.value = _probability(p, "RandomErasing"), scale, \
@@ -108,7 +140,17 @@ class RandomErasing:
 class RandomAffine:
     """Rotate by up to ``degrees``, scale by a factor in ``scale`` and move by up to
     ``translate`` of the size, about the centre, bilinear, zeros outside (small ones
-    suit digits)."""
+    suit digits).
+
+    Parameters
+    ----------
+    degrees : float
+        The largest rotation, either way.
+    translate : float
+        The largest move along each axis, as a share of the image's size.
+    scale : (float, float)
+        The range of the scale factor.
+    """
 
     def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale=(0.9, 1.1)):
         self.degrees, self.translate, self.scale = float(degrees), float(translate), scale
@@ -147,7 +189,13 @@ class RandomAffine:
 
 
 class Compose:
-    """The transforms one after the other."""
+    """The transforms one after the other.
+
+    Parameters
+    ----------
+    transforms : sequence of transform
+        Callables ``t(x, rng)`` of a batch (N, C, H, W), applied in order.
+    """
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
@@ -174,7 +222,13 @@ NAMES = {"shift": (lambda v: RandomShift(int(v)), 2, (0, 64)),
 def parse(text: str | None):
     """A transform from text like ``"shift:2,erase:0.25"`` (``NAME[:NUMBER]``, comma
     separated, applied in that order); None for None or ``"none"``.  A ValueError says
-    which part is wrong: an unknown name, or a number that is not one, or out of range."""
+    which part is wrong: an unknown name, or a number that is not one, or out of range.
+
+    Parameters
+    ----------
+    text : str or None
+        What ``scratchcnn train --augment`` takes.
+    """
     if text is None or text.strip().lower() in ("", "none"):
         return None
     steps = []

@@ -31,14 +31,18 @@ __all__ = ["check", "Report", "Finding", "CATALOGUE"]
 def check(target, *, lang: str | None = None) -> Report:
     """Run a learner's convolution and max pooling up the ladder of cases.
 
-    target : a path to a Python file (its code runs: check your own files only), a
-        module name (``"scratchcnn.reference"``), or a module or namespace object holding
-        the classes or functions.
-    lang : ``"en"`` or ``"ja"`` for the report's text; default from the locale
-        (LC_ALL / LANG starting with ``ja``: Japanese).
-
     Returns a :class:`Report`: ``print(report)`` shows it, ``report.status`` is 0 when
     every case passes, 1 when a mistake was found, 2 when the target cannot be used.
+
+    Parameters
+    ----------
+    target : str, module or object
+        A path to a Python file (its code runs: check your own files only), a module
+        name (``"scratchcnn.reference"``), or a module or namespace object holding the
+        classes or functions.
+    lang : str or None
+        ``"en"`` or ``"ja"`` for the report's text; None: from the locale (LC_ALL / LANG
+        starting with ``ja``: Japanese).
     """
     report = Report(str(target), resolve_lang(lang))
     try:

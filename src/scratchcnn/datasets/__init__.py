@@ -43,7 +43,21 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a data set's four IDX files come from."""
+    """Where a data set's four IDX files come from.
+
+    Attributes
+    ----------
+    name : str
+        The data set's name, also its cache folder's.
+    md5 : dict
+        File name -> its MD5 checksum.
+    mirrors : tuple of str
+        Base URLs tried in order.
+    system_dirs : tuple of str
+        Folders where a system-wide copy may be.
+    classes : tuple of str
+        The class names, by label.
+    """
     name: str
     md5: dict                       # file name (.gz) -> published MD5
     mirrors: tuple                  # URL prefixes, tried in order
@@ -81,7 +95,21 @@ SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "mnist-sample")
 @dataclass
 class DataSplits:
     """Train and test arrays and where they came from.  ``load_image_folder`` adds an
-    attribute ``skipped``: a dict counting the files it passed over."""
+    attribute ``skipped``: a dict counting the files it passed over.
+
+    Attributes
+    ----------
+    train : (numpy.ndarray, numpy.ndarray)
+        (x, y): images (N, C, H, W) float32 in [0, 1] and labels (N,) int64.
+    test : (numpy.ndarray, numpy.ndarray)
+        The same for the held-out images.
+    source : str
+        Where the files were found: a path, or "bundled MNIST sample".
+    name : str
+        The data set's name.
+    classes : tuple of str
+        The class names, by label.
+    """
     train: tuple
     test: tuple
     source: str
@@ -92,7 +120,17 @@ class DataSplits:
 def stratified_split(labels: np.ndarray, test_split: float, seed: int = 0) -> np.ndarray:
     """A boolean mask over ``labels`` (N,), True for the test samples: ``test_split`` of
     each class (rounded half up; at least one, and at least one left for training, where
-    a class has two or more), drawn class by class with ``numpy.random.default_rng(seed)``."""
+    a class has two or more), drawn class by class with ``numpy.random.default_rng(seed)``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Class labels (N,).
+    test_split : float
+        The share of each class held out, in (0, 1).
+    seed : int
+        Seeds the draw.
+    """
     rng = np.random.default_rng(seed)
     test = np.zeros(len(labels), bool)
     for k in np.unique(labels):
@@ -188,7 +226,17 @@ def _check_splits(directory: str, train: tuple, test: tuple, classes: tuple) -> 
 
 def load_directory(directory: str, name: str | None = None, classes: tuple = ()) -> DataSplits:
     """The four MNIST-style IDX files (raw or .gz) in ``directory``; IDXError naming the
-    file for anything that is not a usable data set."""
+    file for anything that is not a usable data set.
+
+    Parameters
+    ----------
+    directory : str
+        The folder holding the files.
+    name : str or None
+        The data set's name; None: the folder's.
+    classes : tuple of str
+        The class names, by label.
+    """
     paths = [_find(directory, stem) for stem in FILES]
     missing = [stem for stem, p in zip(FILES, paths) if p is None]
     if missing:
@@ -202,7 +250,15 @@ def load_directory(directory: str, name: str | None = None, classes: tuple = ())
 
 
 def load_sample(test_size: int = 1000, seed: int = 0) -> DataSplits:
-    """The bundled 5,000 MNIST training images, shuffled and split into train and test."""
+    """The bundled 5,000 MNIST training images, shuffled and split into train and test.
+
+    Parameters
+    ----------
+    test_size : int
+        Images held out for testing.
+    seed : int
+        Seeds the shuffle.
+    """
     x = _images(read_idx(os.path.join(SAMPLE_DIR, "images-idx3-ubyte.gz")), SAMPLE_DIR)
     y = read_idx(os.path.join(SAMPLE_DIR, "labels-idx1-ubyte.gz")).astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(x))
@@ -213,7 +269,21 @@ def load_sample(test_size: int = 1000, seed: int = 0) -> DataSplits:
 
 def load_dataset(spec: DatasetSpec, data_dir: str | None = None, offline: bool | None = None,
                  progress: bool = True, timeout: float = 10.0) -> DataSplits:
-    """Find or fetch ``spec``'s files (see the module docstring for the order)."""
+    """Find or fetch ``spec``'s files (see the module docstring for the order).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        Which data set.
+    data_dir : str or None
+        A folder to look in first, and to download into.
+    offline : bool or None
+        True: never download; None: from ``SCRATCHCNN_OFFLINE``.
+    progress : bool
+        Show a progress bar on stderr while downloading.
+    timeout : float
+        Seconds to wait for a mirror before trying the next.
+    """
     if data_dir:  # a directory the user names must hold the files: no silent fallback
         if not (os.path.isdir(data_dir) and all(_find(data_dir, s) for s in FILES)):
             raise FileNotFoundError(f"{data_dir}: no {spec.name} IDX files there "
@@ -236,7 +306,19 @@ def load_dataset(spec: DatasetSpec, data_dir: str | None = None, offline: bool |
 
 def load_mnist(data_dir: str | None = None, offline: bool | None = None,
                progress: bool = True, timeout: float = 5.0) -> DataSplits:
-    """MNIST (60,000 / 10,000); without network, the bundled 5,000-image sample."""
+    """MNIST (60,000 / 10,000); without network, the bundled 5,000-image sample.
+
+    Parameters
+    ----------
+    data_dir : str or None
+        A folder to look in first, and to download into.
+    offline : bool or None
+        True: never download; None: from ``SCRATCHCNN_OFFLINE``.
+    progress : bool
+        Show a progress bar on stderr while downloading.
+    timeout : float
+        Seconds to wait for a mirror before trying the next.
+    """
     try:
         return load_dataset(MNIST, data_dir, offline, progress, timeout)
     except (FileNotFoundError, DownloadError) as err:
@@ -252,5 +334,17 @@ def load_mnist(data_dir: str | None = None, offline: bool | None = None,
 
 def load_fashion_mnist(data_dir: str | None = None, offline: bool | None = None,
                        progress: bool = True, timeout: float = 10.0) -> DataSplits:
-    """Fashion-MNIST (60,000 / 10,000)."""
+    """Fashion-MNIST (60,000 / 10,000).
+
+    Parameters
+    ----------
+    data_dir : str or None
+        A folder to look in first, and to download into.
+    offline : bool or None
+        True: never download; None: from ``SCRATCHCNN_OFFLINE``.
+    progress : bool
+        Show a progress bar on stderr while downloading.
+    timeout : float
+        Seconds to wait for a mirror before trying the next.
+    """
     return load_dataset(FASHION_MNIST, data_dir, offline, progress, timeout)

@@ -6,25 +6,20 @@ The layout of torchvision's ``ImageFolder`` and Keras' ``image_dataset_from_dire
       cat/  001.png 002.jpg ...      train/  cat/ ...  dog/ ...
       dog/  a.jpeg b/c.png ...       test/   cat/ ...  dog/ ...
 
-Each subfolder is a class, named by the folder and numbered in sorted order (``cat`` 0,
-``dog`` 1); its images may sit in nested folders.  With both ``train/`` and ``test/``
-those are the splits; otherwise a seeded split, stratified by class, holds out
-``test_split`` of each class.  Images are ``.png .jpg .jpeg .bmp .gif .webp`` files (any
-case), decoded as those formats only, whatever the name says; hidden (``.*``) and other
-files are skipped and counted.  Each image, in :func:`read_image` (also ``predict``'s), is
+Each subfolder is a class, numbered in sorted order (``cat`` 0, ``dog`` 1), its images
+maybe in nested folders; ``train/`` and ``test/`` are the splits, else a seeded split,
+stratified by class, holds out ``test_split`` of each class.  Images are
+``.png .jpg .jpeg .bmp .gif .webp`` files (any case), decoded as those formats only;
+hidden (``.*``) and other files are skipped and counted.  :func:`read_image` (also
+``predict``'s) turns each image upright by its EXIF orientation; makes it grey (``L``,
+ITU-R 601 luma) or RGB, transparent pixels composited on white, 16-bit grey divided by
+65,535; with ``image_size``, scales it (bilinear, antialiased) into ``(H, W)``, aspect
+ratio kept, centred on zeros (letterbox; an odd pixel of padding below or right); and
+stores float32 in [0, 1]: 8-bit values times ``1/255``, as ``load_mnist`` does.
 
-1. turned upright by its EXIF orientation;
-2. made grey (``L``, ITU-R 601 luma) or RGB; transparent pixels are composited on
-   white, as a viewer shows them on a page; 16-bit grey is divided by 65,535;
-3. with ``image_size``, scaled (bilinear, antialiased) to fit inside ``(H, W)``, aspect
-   ratio kept, centred on zeros (letterbox; an odd pixel of padding below or right);
-4. stored as float32 in [0, 1]: 8-bit values times ``1/255``, bit for bit what
-   ``load_mnist`` gives for the same pixels.
-
-A FIFO or a device is refused unopened; a corrupt or truncated image, or one over
-``MAX_PIXELS`` (a decompression bomb), is one :class:`ImageFolderError` naming it, or
-skipped with ``on_error="skip"``.  The arrays are allocated once at their final size
-(at most ``MAX_ARRAY_BYTES``), each image decoded into its row on ``WORKERS`` threads.
+A FIFO or device is refused unopened; a corrupt or truncated image, or one over
+``MAX_PIXELS`` (a bomb), is one :class:`ImageFolderError` naming it, or skipped with
+``on_error="skip"``.  Arrays are allocated once, decoded into on ``WORKERS`` threads.
 """
 
 from __future__ import annotations
@@ -184,9 +179,8 @@ def read_image(path: str, image_size=None, color: str | None = None,
     """One image file as float32 ``(C, H, W)`` in [0, 1], prepared as
     :func:`load_image_folder` prepares each file (see the module's docstring).
 
-    ``color``: "gray" (C=1), "rgb" (C=3) or None: what the file is.  ``image_size``: an
-    int or ``(H, W)`` to letterbox into (``stretch``: to resize to, aspect ratio lost), or
-    None to keep the image's own size.
+    ``color``: "gray" (C=1), "rgb" (C=3) or None: what the file is.  ``image_size``: int
+    or ``(H, W)`` to letterbox into (``stretch``: resize to), or None: the image's own.
     """
     channels, size = _options(color, image_size)
     Image, *_ = _pil()
@@ -327,17 +321,23 @@ def load_image_folder(path: str, image_size=None, color: str | None = None,
     ``skipped`` a dict counting the entries passed over (``hidden``, ``not_image``,
     ``unreadable``).  Each split keeps the order class, then file path.
 
-    Args:
-        image_size: None (every image must have one size) or an int or ``(H, W)``:
-            each image letterboxed into it, aspect ratio kept.
-        color: "gray" (C=1), "rgb" (C=3), or None: grey if every file is grey (by its
-            mode: L, 16-bit, a grey palette), else RGB for all.
-        test_split: the part of each class held out when there are no ``train/`` and
-            ``test/`` folders; ``seed`` draws it (``numpy.random.default_rng``).  The
-            draw is made from the file list, so a skipped file moves no other.
-        on_error: "raise" (an unreadable file is an ImageFolderError naming it) or
-            "skip" (counted in ``skipped["unreadable"]`` and logged).
-        progress: show progress bars on stderr.
+    Parameters
+    ----------
+    path : str
+        The folder.
+    image_size : int, (int, int) or None
+        Each image letterboxed into it; None: every image must have one size.
+    color : str or None
+        "gray" (C=1), "rgb" (C=3), or None: grey if every file is (mode L, 16-bit, a grey
+        palette), else RGB for all.
+    test_split : float
+        The part of each class held out without ``train/`` and ``test/`` folders.
+    seed : int
+        Seeds that draw (from the file list: a skipped file moves no other).
+    on_error : str
+        "raise" (an ImageFolderError naming the file) or "skip" (counted, logged).
+    progress : bool
+        Show progress bars on stderr.
     """
     from . import DataSplits
     Image, *_ = _pil()

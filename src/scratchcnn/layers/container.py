@@ -121,6 +121,11 @@ class Stack(Container):
     Where a layer can compute itself together with the next (:meth:`Layer.fuses_with`:
     a convolution and its max-pool on the fast path), it does: the same function and
     gradients either way.
+
+    Parameters
+    ----------
+    layers : iterable of Layer
+        The layers, first to last.
     """
 
     def __init__(self, layers):
@@ -267,12 +272,19 @@ def layer_spec(layer: Layer) -> dict:
 class Residual(Container):
     """``body(x) + shortcut(x)``, the shortcut the identity when None (He et al., 2016).
 
-    ``body`` and ``shortcut`` are :class:`Stack` s (a ``scratchcnn.Sequential`` or a list
-    of layers); both must give the same shape.  Backward adds the two branches' gradients
+    Both branches must give the same shape.  Backward adds the two branches' gradients
     of x.  Arrays are named as a torch module with attributes ``body`` and ``shortcut``
     names them: ``body.0.weight``, ``shortcut.1.running_mean``.
 
     Shape: (N, C, H, W) -> body's output shape.
+
+    Parameters
+    ----------
+    body : Stack, Sequential or list of Layer
+        The main branch, at least one layer.
+    shortcut : Stack, Sequential, list of Layer or None
+        The side branch (a 1x1 convolution where the body changes the shape); None: x
+        itself.
     """
 
     def __init__(self, body, shortcut=None):

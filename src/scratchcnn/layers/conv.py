@@ -22,17 +22,31 @@ class Conv2d(Layer):
 
     Parameters
     ----------
-    in_channels, out_channels : int
-    kernel_size, stride, dilation : int or (h, w)
-    padding : int, (h, w), ``'valid'`` (no padding) or ``'same'`` (output size = input
-        size; stride 1 only; an odd total goes one more to the bottom/right, as PyTorch).
+    in_channels : int
+        C_in, the input's channels.
+    out_channels : int
+        C_out, the number of filters.
+    kernel_size : int or (int, int)
+        The filter's height and width.
+    stride : int or (int, int)
+        The step between windows.
+    padding : int, (int, int), 'valid' or 'same'
+        Zeros added on each side; ``'valid'``: none; ``'same'``: output size = input size
+        (stride 1 only; an odd total goes one more to the bottom/right, as PyTorch).
+    dilation : int or (int, int)
+        The spacing between the filter's taps.
     bias : bool
-    groups : int dividing both channel counts: input and output channels split into
-        ``groups`` groups, each convolved on its own (``groups == in_channels``:
-        depthwise).  Weight (out, in // groups, kh, kw), as PyTorch's.
-    rng : numpy.random.Generator, int seed or None, for PyTorch's default initialisation
-        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) of weight (out, in // groups, kh, kw) and bias
-        (out,).
+        Whether each filter adds a bias.
+    rng : numpy.random.Generator, int or None
+        The generator (or a seed for one) of PyTorch's default initialisation,
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)), of weight (out, in // groups, kh, kw) and
+        bias (out,).
+    dtype : numpy dtype
+        The parameters' dtype.
+    groups : int
+        Divides both channel counts: input and output channels split into ``groups``
+        groups, each convolved on its own (``groups == in_channels``: depthwise).  Weight
+        (out, in // groups, kh, kw), as PyTorch's.
     """
 
     batched_ndim = 4

@@ -14,6 +14,13 @@ class Dropout(Layer):
 
     The mask comes from the layer's own ``numpy.random.Generator`` (``rng``), whose state
     is part of ``Trainer.state_dict()``, so that a resumed run draws the same masks.
+
+    Parameters
+    ----------
+    p : float
+        The probability that an element is zeroed, in [0, 1].
+    rng : numpy.random.Generator, int or None
+        The mask's generator, or a seed for one (None: a fresh, unseeded one).
     """
 
     def __init__(self, p: float = 0.5, rng=None):

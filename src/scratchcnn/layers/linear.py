@@ -15,6 +15,19 @@ class Linear(Layer):
 
     weight is (out_features, in_features) and bias (out_features,), initialised as
     PyTorch does, U(-1/sqrt(in_features), 1/sqrt(in_features)).
+
+    Parameters
+    ----------
+    in_features : int
+        The size of the input's last axis.
+    out_features : int
+        The size of the output's last axis.
+    bias : bool
+        Whether to add a bias.
+    rng : numpy.random.Generator, int or None
+        The initialisation's generator, or a seed for one.
+    dtype : numpy dtype
+        The parameters' dtype.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None,

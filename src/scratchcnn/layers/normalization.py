@@ -13,12 +13,8 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
 class _BatchNorm(Layer):
-    """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (axis 1).
-
-    Training: mean and biased variance of the batch (over every axis but 1); the running
-    statistics move by ``momentum`` towards the batch mean and the *unbiased* variance.
-    Evaluation: the running statistics.  ``weight`` starts at 1 and ``bias`` at 0.
-    """
+    """What BatchNorm1d and BatchNorm2d share (the math is in :class:`BatchNorm2d`'s
+    docstring)."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  dtype=np.float32):
@@ -113,7 +109,19 @@ class _BatchNorm(Layer):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Over (N, C) or (N, C, L)."""
+    """:class:`BatchNorm2d`'s normalisation over (N, C) or (N, C, L): per feature C.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels.
+    eps : float
+        Added to the variance before its square root.
+    momentum : float
+        How far the running statistics move towards each batch's.
+    dtype : numpy dtype
+        The dtype of the parameters and running statistics.
+    """
 
     def _as_input(self, x):
         x = super()._as_input(x)
@@ -124,7 +132,23 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Over (N, C, H, W)."""
+    """``y = (x - mean) / sqrt(var + eps) * weight + bias`` per channel over (N, C, H, W).
+
+    Training: mean and biased variance of the batch (over every axis but 1); the running
+    statistics move by ``momentum`` towards the batch mean and the *unbiased* variance.
+    Evaluation: the running statistics.  ``weight`` starts at 1 and ``bias`` at 0.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the number of channels.
+    eps : float
+        Added to the variance before its square root.
+    momentum : float
+        How far the running statistics move towards each batch's.
+    dtype : numpy dtype
+        The dtype of the parameters and running statistics.
+    """
 
     def _as_input(self, x):
         x = super()._as_input(x)

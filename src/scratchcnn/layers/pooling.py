@@ -43,9 +43,19 @@ class _Pool2d(Layer):
 class MaxPool2d(_Pool2d):
     """Maximum over each window; padding counts as -inf.  Gradient goes to the maximum.
 
-    (N, C, H, W) -> (N, C, Ho, Wo) with PyTorch's output size; ``stride`` defaults to
-    ``kernel_size``.  On ties the first maximum in row-major window order gets the
-    gradient, as in PyTorch.
+    (N, C, H, W) -> (N, C, Ho, Wo) with PyTorch's output size.  On ties the first maximum
+    in row-major window order gets the gradient, as in PyTorch.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        The window's height and width.
+    stride : int, (int, int) or None
+        The step between windows; None: ``kernel_size`` (windows side by side).
+    padding : int or (int, int)
+        Rows and columns of -inf added on each side, at most half the window.
+    dilation : int or (int, int)
+        The spacing between the window's taps.
     """
 
     def _forward(self, x):
@@ -60,7 +70,17 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over each window; zero padding counts in the mean (PyTorch's default)."""
+    """Mean over each window; zero padding counts in the mean (PyTorch's default).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        The window's height and width.
+    stride : int, (int, int) or None
+        The step between windows; None: ``kernel_size``.
+    padding : int or (int, int)
+        Rows and columns of zeros added on each side, at most half the window.
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__(kernel_size, stride, padding)
@@ -80,9 +100,13 @@ class AdaptiveAvgPool2d(Layer):
     """The mean over each of ``output_size`` bins, whatever the input's size (PyTorch's
     bins: output row i averages input rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``).
 
-    ``output_size``: an int, an (oh, ow) pair, with None in a place meaning the input's
-    size there.  ``AdaptiveAvgPool2d(1)`` is global average pooling: (N, C, H, W) ->
-    (N, C, 1, 1), the head of ResNet and every network after it.
+    ``AdaptiveAvgPool2d(1)`` is global average pooling: (N, C, H, W) -> (N, C, 1, 1), the
+    head of ResNet and every network after it.
+
+    Parameters
+    ----------
+    output_size : int or (int or None, int or None)
+        The output's (oh, ow); None in a place keeps the input's size there.
     """
 
     batched_ndim = 4

@@ -12,6 +12,13 @@ class Flatten(Layer):
 
     (N, C, H, W) -> (N, C*H*W) with the defaults.  Like PyTorch, a 3-D input is not
     treated as unbatched: (C, H, W) -> (C, H*W).
+
+    Parameters
+    ----------
+    start_dim : int
+        The first axis merged (negative: counted from the end).
+    end_dim : int
+        The last axis merged, included.
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
