@@ -13,7 +13,7 @@ cell and black on a light one.
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
 import sys
 
@@ -23,7 +23,8 @@ import scratchcnn as sc
 import scratchcnn.transforms
 from scratchcnn import pictures, textbook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from figure_kit import arguments, grid, japanese_font, pyplot, save
+
 LANGUAGES = ("en", "ja")
 
 #: every label a figure writes, by language (numbers and formulas are filled in)
@@ -69,31 +70,14 @@ TEXT = {
 }
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _japanese_font() -> str | None:
-    """The family name of a Noto Sans CJK font matplotlib can use, or None."""
-    from matplotlib import font_manager
-    for path in font_manager.findSystemFonts():
-        if "NotoSansCJK" in os.path.basename(path) or "NotoSansJP" in os.path.basename(path):
-            font_manager.fontManager.addfont(path)
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in ("Noto Sans CJK JP", "Noto Sans JP") if n in names), None)
-
-
 def _language(lang: str) -> dict:
     """Set matplotlib's font for ``lang``; its labels (English where no font can draw it)."""
     import matplotlib
-    _pyplot()
+    pyplot()
     matplotlib.rcParams["font.family"] = ["DejaVu Sans"]
     if lang == "en":
         return TEXT["en"]
-    font = _japanese_font()
+    font = japanese_font()
     if font is None:
         print("figures.py: no Japanese font (Debian: apt-get install fonts-noto-cjk); the "
               "Japanese figures keep English labels", file=sys.stderr)
@@ -102,32 +86,10 @@ def _language(lang: str) -> dict:
     return TEXT[lang]
 
 
-def _text_colour(cmap, norm, value) -> str:
-    """White on a dark cell, black on a light one (by the cell colour's luminance)."""
-    r, g, b, _ = cmap(norm(value))
-    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.55 else "black"
-
-
-def _grid(ax, values, title, highlight=None, fmt="{:g}", cmap="Blues", bold=None):
-    """One matrix with its numbers written in; ``highlight``: (row0, row1, col0, col1);
-    ``bold``: a boolean mask of the cells whose numbers stand out."""
-    import matplotlib
-    values = np.asarray(values)
-    cmap = matplotlib.colormaps[cmap]
-    norm = matplotlib.colors.Normalize(vmin=min(values.min(), 0), vmax=max(values.max(), 1))
-    ax.imshow(values, cmap=cmap, norm=norm)
-    for (i, j), v in np.ndenumerate(values):
-        strong = bold is not None and bold[i, j]
-        ax.text(j, i, fmt.format(v), ha="center", va="center",
-                fontsize=9 if strong else 7, fontweight="bold" if strong else "normal",
-                color=_text_colour(cmap, norm, v))
-    if highlight is not None:
-        r0, r1, c0, c1 = highlight
-        ax.add_patch(_pyplot().Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False,
-                                         edgecolor="red", linewidth=2))
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+#: this script's matrices: numbers at 7 points (9 in bold), white under luminance 0.55,
+#: red boxes 2 wide; its figures laid out and saved uncropped
+_grid = functools.partial(grid, fontsize=7, white_below=0.55, box_colour="red", box_width=2)
+_save = functools.partial(save, tight_layout=True, crop=False)
 
 
 def notebook_conv():
@@ -146,11 +108,11 @@ def convolution_window(out_dir, lang="en"):
     w = conv.params["weight"][0, 0]
     window = x[0, :3, :3]
     terms = " + ".join(f"{int(a)}·{int(b)}" for a, b in zip(window.ravel(), w.ravel()))
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [8, 3, 6]})
-    _grid(axes[0], x[0], t["input x"], (0, 3, 0, 3))
+    _grid(axes[0], x[0], t["input x"], highlight=[(0, 3, 0, 3)])
     _grid(axes[1], w, t["filter 0"])
-    _grid(axes[2], y[0], t["output y0"], (0, 1, 0, 1))
+    _grid(axes[2], y[0], t["output y0"], highlight=[(0, 1, 0, 1)])
     fig.suptitle(f"y[0, 0, 0] = {terms} + 1 = {int(y[0, 0, 0])}", fontsize=9)
     return _save(fig, out_dir, "convolution-window.png", lang)
 
@@ -160,11 +122,11 @@ def im2col_figure(out_dir, lang="en"):
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
     cols = textbook.im2col(x, (3, 3))
     counts = textbook.col2im(np.ones_like(cols), x.shape, (3, 3))
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.2), gridspec_kw={"width_ratios": [4, 4, 4]})
-    _grid(axes[0], x[0, 0], t["x window"], (0, 3, 0, 3))
+    _grid(axes[0], x[0, 0], t["x window"], highlight=[(0, 3, 0, 3)])
     _grid(axes[1], cols, t["im2col"].format(rows=cols.shape[0], cols=cols.shape[1]),
-          (0, 9, 0, 1))
+          highlight=[(0, 9, 0, 1)])
     _grid(axes[2], counts[0, 0], t["col2im"], cmap="Oranges")
     return _save(fig, out_dir, "im2col.png", lang)
 
@@ -176,12 +138,12 @@ def pooling_backward(out_dir, lang="en"):
     p = pool.forward(a)
     d = pool.backward(np.array([[[1.0, 2.0], [3.0, 4.0]]]))
     maxima = d[0] != 0  # where backward sent each window's gradient: its maximum
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    _grid(axes[0], a[0], t["pool input"], (0, 2, 0, 2), bold=maxima)
+    _grid(axes[0], a[0], t["pool input"], highlight=[(0, 2, 0, 2)], bold=maxima)
     axes[0].axhline(1.5, color="black", linewidth=1.5)  # the four 2x2 windows' borders
     axes[0].axvline(1.5, color="black", linewidth=1.5)
-    _grid(axes[1], p[0], t["pooled"], (0, 1, 0, 1), bold=np.ones((2, 2), bool))
+    _grid(axes[1], p[0], t["pooled"], highlight=[(0, 1, 0, 1)], bold=np.ones((2, 2), bool))
     _grid(axes[2], d[0], t["pool backward"], cmap="Oranges", bold=maxima)
     fig.suptitle(t["pool title"], fontsize=9)
     return _save(fig, out_dir, "pooling-backward.png", lang)
@@ -189,7 +151,7 @@ def pooling_backward(out_dir, lang="en"):
 
 def receptive_fields(out_dir, lang="en"):
     t = _language(lang)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(11, 4))
     impulse = np.zeros((1, 1, 11, 11))
     impulse[0, 0, 5, 5] = 1
@@ -210,7 +172,7 @@ def output_size(out_dir, lang="en"):
     t = _language(lang)
     size, kernel, stride = 20, 3, 2
     n_out = sc.conv_output_size(size, kernel, stride)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.2))
     for i in range(size):
         ax.add_patch(plt.Rectangle((i, 0), 1, 1, fill=False, edgecolor="grey"))
@@ -246,7 +208,7 @@ def networks(out_dir, sizes, lang="en"):
     """Parameters and multiply-accumulates of the zoo's three famous networks."""
     t = _language(lang)
     params, macs = sizes
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, values, title in ((axes[0], params, t["parameters"]),
                               (axes[1], macs, t["macs"])):
@@ -296,22 +258,8 @@ def digit_photo(out_dir):
     return path
 
 
-def _save(fig, out_dir, name, lang="en"):
-    """Write the figure as ``name`` (English) or ``name`` with ``.ja`` before ``.png``."""
-    stem, ext = os.path.splitext(name)
-    path = os.path.join(out_dir, name if lang == "en" else f"{stem}.{lang}{ext}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", nargs="?", default=os.path.join(HERE, "figures"))
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    os.makedirs(args.out_dir, exist_ok=True)
+    args = arguments(__doc__, argv)
     sizes = network_sizes()
     paths = [draw(args.out_dir, lang) for lang in LANGUAGES
              for draw in (convolution_window, im2col_figure, pooling_backward,

@@ -13,8 +13,6 @@ tests use it to check this script runs).  Prints the path of every file it write
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 import numpy as np
@@ -22,72 +20,12 @@ import numpy as np
 import scratchcnn as sc
 from scratchcnn import reference
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from figure_kit import arguments, each_language, grid, pyplot, save
+
 LANGS = ("en", "ja")
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _cjk_font() -> str | None:
-    """The name of a Japanese-capable font matplotlib can use, or None."""
-    from matplotlib import font_manager
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for name in ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic",
-                 "TakaoGothic", "Source Han Sans JP"):
-        if name in names:
-            return name
-    # matplotlib's font cache may predate the fonts: add the system's CJK files directly
-    for path in font_manager.findSystemFonts():
-        base = os.path.basename(path).lower()
-        if "cjk" in base or "ipaexg" in base or "ipag" in base or "takao" in base:
-            try:
-                font_manager.fontManager.addfont(path)
-            except (OSError, RuntimeError, ValueError):
-                continue
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in ("Noto Sans CJK JP", "IPAexGothic", "IPAGothic", "TakaoGothic")
-                 if n in names), None)
-
-
 # --------------------------------------------------------------------------- drawing helpers
-
-def _text_colour(cmap, norm, value) -> str:
-    """Black on light cells, white on dark ones (by the cell colour's luminance)."""
-    r, g, b, _ = cmap(norm(value))
-    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-
-
-def _grid(ax, values, title, cmap="Blues", symmetric=False, fmt="{:g}", highlight=(),
-          fontsize=8, limit=None):
-    """A matrix with its numbers written in; ``highlight``: (row0, row1, col0, col1) boxes."""
-    import matplotlib.colors as mcolors
-    plt = _pyplot()
-    values = np.asarray(values, dtype=np.float64)
-    cmap = plt.get_cmap(cmap)
-    if symmetric:
-        top = limit or float(np.abs(values).max()) or 1.0
-        norm = mcolors.Normalize(-top, top)
-    else:
-        norm = mcolors.Normalize(min(values.min(), 0), max(values.max(), 1))
-    ax.imshow(values, cmap=cmap, norm=norm)
-    for (i, j), v in np.ndenumerate(values):
-        shown = fmt.format(v)
-        if float(shown) == 0:
-            shown = fmt.format(0.0)  # no "-0.00"
-        ax.text(j, i, shown, ha="center", va="center", fontsize=fontsize,
-                color=_text_colour(cmap, norm, v))
-    for r0, r1, c0, c1 in highlight:
-        ax.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False,
-                                   edgecolor="#d62728", linewidth=2.5))
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
 
 def _picture(ax, image, title, cmap="gray", symmetric=False):
     """An image without numbers: grey pixels in [0, 1], or a signed map on red-blue."""
@@ -99,14 +37,6 @@ def _picture(ax, image, title, cmap="gray", symmetric=False):
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def _save(fig, out_dir, name, lang):
-    stem, ext = os.path.splitext(name)
-    path = os.path.join(out_dir, f"{stem}.ja{ext}" if lang == "ja" else name)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------- the pages' data
@@ -157,19 +87,19 @@ def three_channels(lang):
                 "out": "出力: 3 つの和\n+ バイアス 1\n（1 枚のマップ）",
                 "sup": "3x3x3 のフィルタ 1 枚（重み 27 個、バイアス 1 個）を 3 チャンネルの "
                        "5x5 の画像にかけると、3x3 のマップが 1 枚できる"}}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(11, 8.2))
-    grid = fig.add_gridspec(3, 4, width_ratios=[5, 3.4, 3.4, 3.4], wspace=0.35, hspace=0.4)
+    spec = fig.add_gridspec(3, 4, width_ratios=[5, 3.4, 3.4, 3.4], wspace=0.35, hspace=0.4)
     colours = ("Reds", "Greens", "Blues")
     for c, name in enumerate(t["names"]):
-        _grid(fig.add_subplot(grid[c, 0]), rgb[c], t["in"].format(name), colours[c],
-              highlight=[(0, 3, 0, 3)])
-        _grid(fig.add_subplot(grid[c, 1]), conv.params["weight"][0, c], t["w"].format(name),
-              "RdBu_r", symmetric=True, limit=2)
-        _grid(fig.add_subplot(grid[c, 2]), parts[c], t["part"].format(name, name), "PuOr_r",
-              symmetric=True, limit=8, highlight=[(0, 1, 0, 1)])
-    ax = fig.add_subplot(grid[1, 3])
-    _grid(ax, out, t["out"], "PuOr_r", symmetric=True, limit=8, highlight=[(0, 1, 0, 1)])
+        grid(fig.add_subplot(spec[c, 0]), rgb[c], t["in"].format(name), colours[c],
+             highlight=[(0, 3, 0, 3)])
+        grid(fig.add_subplot(spec[c, 1]), conv.params["weight"][0, c], t["w"].format(name),
+             "RdBu_r", symmetric=True, limit=2)
+        grid(fig.add_subplot(spec[c, 2]), parts[c], t["part"].format(name, name), "PuOr_r",
+             symmetric=True, limit=8, highlight=[(0, 1, 0, 1)])
+    ax = fig.add_subplot(spec[1, 3])
+    grid(ax, out, t["out"], "PuOr_r", symmetric=True, limit=8, highlight=[(0, 1, 0, 1)])
     total = " + ".join(f"{p[0, 0]:g}" for p in parts)
     ax.set_xlabel(f"{total} + 1 = {out[0, 0]:g}", fontsize=9)
     fig.suptitle(t["sup"], fontsize=10)
@@ -197,12 +127,12 @@ def backward_full(lang):
                 "w を反転（180° 回転）", "dx = layer.backward(dout)",
                 f"dx[{r}, {c}] = {terms} = {dx[r, c]:g}：パディングした dout のウィンドウと"
                 "反転したカーネルの積の和（順伝搬と同じ計算）")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.8), gridspec_kw={"width_ratios": [6, 3, 3, 4]})
-    _grid(axes[0], padded, t[0], "Oranges", highlight=[(r, r + 3, c, c + 3)])
-    _grid(axes[1], w, t[1], "Greens")
-    _grid(axes[2], flipped, t[2], "Greens")
-    _grid(axes[3], dx, t[3], "Purples", highlight=[(r, r + 1, c, c + 1)])
+    grid(axes[0], padded, t[0], "Oranges", highlight=[(r, r + 3, c, c + 3)])
+    grid(axes[1], w, t[1], "Greens")
+    grid(axes[2], flipped, t[2], "Greens")
+    grid(axes[3], dx, t[3], "Purples", highlight=[(r, r + 1, c, c + 1)])
     fig.suptitle(t[4], fontsize=9, y=1.04)
     return fig
 
@@ -220,13 +150,13 @@ def edge_filter(lang):
                 "横のエッジ:\n上 − 下", "応答（赤 +、青 −）",
                 "手作りの 3x3 のフィルタ 2 枚（Sobel）を本物の数字にかける: "
                 "Conv2d(1, 2, 3, padding=1)")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(13, 3.4),
                              gridspec_kw={"width_ratios": [4, 2, 4, 2, 4]})
     _picture(axes[0], seven[0], t[0])
-    _grid(axes[1], SOBEL_X, t[1], "RdBu_r", symmetric=True, limit=3)
+    grid(axes[1], SOBEL_X, t[1], "RdBu_r", symmetric=True, limit=3)
     _picture(axes[2], maps[0], t[2], "RdBu_r", symmetric=True)
-    _grid(axes[3], SOBEL_X.T, t[3], "RdBu_r", symmetric=True, limit=3)
+    grid(axes[3], SOBEL_X.T, t[3], "RdBu_r", symmetric=True, limit=3)
     _picture(axes[4], maps[1], t[4], "RdBu_r", symmetric=True)
     fig.suptitle(t[5], fontsize=10)
     return fig
@@ -261,7 +191,7 @@ def learned_kernel(lang, learned):
                 "目標（Sobel）",
                 "カーネルを学習する: SGD(0.3, momentum=0.9) がランダムな 3x3 のカーネルを "
                 "8 個の数字のエッジ画像に合わせる")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 1 + len(kernels) + 1, figsize=(14, 3.4),
                              gridspec_kw={"width_ratios": [5] + [2.2] * (len(kernels) + 1)})
     axes[0].semilogy(losses, color="tab:blue")
@@ -269,9 +199,9 @@ def learned_kernel(lang, learned):
     axes[0].set_xlabel(t[1], fontsize=9)
     axes[0].grid(alpha=0.3)
     for ax, (step, kernel) in zip(axes[1:], kernels.items()):
-        _grid(ax, kernel, t[2].format(step), "RdBu_r", symmetric=True, limit=2.5,
-              fmt="{:.2f}")
-    _grid(axes[-1], SOBEL_X, t[3], "RdBu_r", symmetric=True, limit=2.5, fmt="{:.2f}")
+        grid(ax, kernel, t[2].format(step), "RdBu_r", symmetric=True, limit=2.5,
+             fmt="{:.2f}")
+    grid(axes[-1], SOBEL_X, t[3], "RdBu_r", symmetric=True, limit=2.5, fmt="{:.2f}")
     fig.suptitle(t[4], fontsize=10, y=1.05)
     return fig
 
@@ -315,7 +245,7 @@ def filters_before_after(lang, trained):
                 "（隣り合う重みの相関 {:.2f}）",
                 "SimpleConvNet の第 1 層の 5x5 のフィルタ 30 枚（1 枚ごとに濃淡を合わせ、"
                 "黒いほど大きい）")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(11, 7))
     blocks = fig.subfigures(2, 1, hspace=0.05)
     for block, weights, title in ((blocks[0], before, t[0].format(neighbour_correlation(before))),
@@ -345,7 +275,7 @@ def stride_vs_pooling(lang):
                 "その後 MaxPool2d(2) (14x14)", "ReLU(畳み込み)、ストライド 2 (14x14)",
                 "マップを半分にする 2 つの方法: 全部計算してからプーリングするか、"
                 "1 つおきの出力だけを計算するか（縦のエッジのフィルタと ReLU: 線の右側の縁）")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.5))
     _picture(axes[0], seven[0], t[0])
     _picture(axes[1], full, t[1], "magma_r")
@@ -365,7 +295,7 @@ def global_average_pooling(lang):
          "ja": ("{} の画像", "|縦のエッジ|", "|横のエッジ|", "平均", "縦", "横",
                 "グローバル平均プーリング: マップの大きさによらず、各マップがその平均 1 つになる"
                 "（AdaptiveAvgPool2d(1)）")}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(12, 6), gridspec_kw={"width_ratios": [3, 3, 3, 3]})
     for row, (digit, name) in enumerate(((one, "1"), (seven, "7"))):
         maps = np.abs(edge_layer().forward(digit))
@@ -384,12 +314,7 @@ def global_average_pooling(lang):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", nargs="?", default=os.path.join(HERE, "figures"))
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    os.makedirs(args.out_dir, exist_ok=True)
-    plt = _pyplot()
+    args = arguments(__doc__, argv)
     learned, trained = learn_kernel(), train_filters(args.quick)
     figures = {"filter-three-channels.png": three_channels,
                "conv-backward-full.png": backward_full,
@@ -398,16 +323,10 @@ def main(argv=None) -> int:
                "filters-before-after.png": lambda lang: filters_before_after(lang, trained),
                "stride-vs-pooling.png": stride_vs_pooling,
                "global-average-pooling.png": global_average_pooling}
-    cjk = _cjk_font()
-    if cjk is None:
-        print("figures_topics.py: no CJK font found; the .ja.png files get English labels",
-              file=sys.stderr)
-    for lang in LANGS:
-        labels = "ja" if lang == "ja" and cjk else "en"
-        family = [cjk, "DejaVu Sans"] if labels == "ja" else ["DejaVu Sans"]
-        with plt.rc_context({"font.family": family}):
-            for name, draw in figures.items():
-                print(_save(draw(labels), args.out_dir, name, lang))
+    for lang, labels in each_language(LANGS, "figures_topics.py: no CJK font found; the "
+                                      ".ja.png files get English labels"):
+        for name, draw in figures.items():
+            print(save(draw(labels), args.out_dir, name, lang))
     return 0
 
 

@@ -12,8 +12,6 @@ nothing).  Prints the path of every file it writes.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 import numpy as np
@@ -21,36 +19,12 @@ import numpy as np
 import scratchcnn as sc
 import scratchcnn.transforms
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from figure_kit import arguments, each_language, pyplot, save
+
 LANGS = ("en", "ja")
 #: the rows of the figure: an --augment spec each ("none": the digit as it is)
 SPECS = ("none", "shift:2", "affine:10", "erase:0.5", "shift:2,erase:0.5")
 DRAWS = 8
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _cjk_font() -> str | None:
-    """The name of a Japanese-capable font matplotlib can use, or None."""
-    from matplotlib import font_manager
-    wanted = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic",
-              "Source Han Sans JP")
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    if not names & set(wanted):  # the font cache may predate the fonts: add the files
-        for path in font_manager.findSystemFonts():
-            base = os.path.basename(path).lower()
-            if any(k in base for k in ("cjk", "ipaexg", "ipag", "takao")):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
-        names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in wanted if n in names), None)
 
 
 def augmentation(lang: str):
@@ -63,7 +37,7 @@ def augmentation(lang: str):
              "ja": "学習用の数字 1 つを、--augment の各指定が 8 回のランダムな変換で変えたもの"
              }[lang]
     none = {"en": "none (as it is)", "ja": "none（そのまま）"}[lang]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(SPECS), DRAWS, figsize=(DRAWS * 1.05, len(SPECS) * 1.15))
     for row, spec in zip(axes, SPECS):
         transform = sc.transforms.parse(spec)
@@ -80,30 +54,11 @@ def augmentation(lang: str):
     return fig
 
 
-def _save(fig, out_dir, name, lang):
-    stem, ext = os.path.splitext(name)
-    path = os.path.join(out_dir, f"{stem}.ja{ext}" if lang == "ja" else name)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", nargs="?", default=os.path.join(HERE, "figures"))
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    os.makedirs(args.out_dir, exist_ok=True)
-    plt = _pyplot()
-    cjk = _cjk_font()
-    if cjk is None:
-        print("figures_training.py: no CJK font found; the .ja.png file gets English labels",
-              file=sys.stderr)
-    for lang in LANGS:
-        labels = "ja" if lang == "ja" and cjk else "en"
-        family = [cjk, "DejaVu Sans"] if labels == "ja" else ["DejaVu Sans"]
-        with plt.rc_context({"font.family": family}):
-            print(_save(augmentation(labels), args.out_dir, "augmentation.png", lang))
+    args = arguments(__doc__, argv)
+    for lang, labels in each_language(LANGS, "figures_training.py: no CJK font found; the "
+                                      ".ja.png file gets English labels"):
+        print(save(augmentation(labels), args.out_dir, "augmentation.png", lang))
     return 0
 
 

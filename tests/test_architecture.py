@@ -109,3 +109,29 @@ def test_import_scratchcnn_needs_only_numpy_and_tqdm():
             "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def private_names_reached_across_modules(path: pathlib.Path) -> list[str]:
+    """``from .x import _name`` and ``module._name`` (a package module imported here) in
+    ``path``: a leading underscore says "this module's own"."""
+    tree = ast.parse(path.read_text())
+    modules, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                "scratchcnn")):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"from {'.' * node.level}{node.module or ''} import {alias.name}")
+                modules.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id in modules and node.attr.startswith("_") and \
+                not node.attr.startswith("__"):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_name_is_reached_across_modules():
+    found = {module_name(p): names for p in SOURCES
+             if (names := private_names_reached_across_modules(p))}
+    assert not found, found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["require"]
+__all__ = ["require", "pyplot"]
 
 #: The extra (``pip install 'scratchcnn[EXTRA]'``) that brings each optional module.
 EXTRAS = {"safetensors": "safetensors", "onnx": "onnx", "onnxruntime": "onnx",
@@ -19,3 +19,11 @@ def require(module: str, what: str):
         top = module.split(".")[0]
         raise ImportError(f"{what} needs {top}: pip install 'scratchcnn[{EXTRAS.get(top, top)}]'"
                           ) from None
+
+
+def pyplot(what: str):
+    """matplotlib.pyplot on the file-only Agg backend, or :func:`require`'s ImportError
+    naming ``what`` and the ``[plot]`` extra: the one policy for a missing matplotlib
+    (a caller that can go on without a picture catches it)."""
+    require("matplotlib", what).use("Agg")
+    return require("matplotlib.pyplot", what)

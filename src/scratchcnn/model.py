@@ -6,6 +6,7 @@ import numpy as np
 
 from . import checks, io, limits
 from .layers.container import Container, Stack
+from .callbacks import LambdaCallback
 from .losses import CrossEntropyLoss, log_softmax, softmax
 from .progress import bar as progress_bar
 from .shapes import layer_macs, receptive_field
@@ -203,8 +204,13 @@ class Sequential(Stack):
         """
         if self.trainer is None or optimizer is not None or scheduler is not None:
             self.trainer = Trainer(self, optimizer, loss, scheduler, seed)
-        return self.trainer.run(x, y, epochs, batch_size, validation_data, shuffle, verbose,
-                                on_epoch_end, clip_grad_norm, callbacks, augment)
+        if on_epoch_end is not None:
+            callbacks = [*callbacks, LambdaCallback(on_epoch_end=lambda t, e, logs:
+                                                    on_epoch_end(t))]
+        return self.trainer.run(x, y, epochs=epochs, batch_size=batch_size,
+                                validation_data=validation_data, shuffle=shuffle,
+                                verbose=verbose, clip_grad_norm=clip_grad_norm,
+                                callbacks=callbacks, augment=augment)
 
     def _batches(self, x, batch_size, verbose: int = 0, what: str = "predict", tta=None):
         """(start, logits) per batch in evaluation mode.  ``tta='flip'``: the logits of the
@@ -266,7 +272,7 @@ class Sequential(Stack):
                               ).astype(np.int64)
 
     def evaluate(self, x, y, batch_size: int = 256, loss=None, verbose: int = 0,
-                 tta=None) -> dict:
+                 tta=None, check: bool = True) -> dict:
         """``{'loss': mean loss, 'accuracy': fraction correct}`` in evaluation mode.
 
         Parameters
@@ -283,10 +289,14 @@ class Sequential(Stack):
             1: a progress bar on stderr.
         tta : 'flip' or None
             As in :meth:`predict_proba`.
+        check : bool
+            False: x and y are already checked arrays (fit's validation data, checked
+            once before the first epoch).
         """
         loss = loss or CrossEntropyLoss()
-        x = checks.images(x, self)
-        y = checks.targets(y, len(x), self.outputs(x), loss)
+        if check:
+            x = checks.images(x, self)
+            y = checks.targets(y, len(x), self.outputs(x), loss)
         total, correct = 0.0, 0
         for start, out in self._batches(x, batch_size, verbose, "evaluate", tta):
             yb = y[start:start + len(out)]
@@ -311,7 +321,9 @@ def _one_line(layer) -> str:
     return f"{type(layer).__name__}({'; '.join(parts)})"
 
 
-def _assemble(parts: io.ModelFile) -> Sequential:
+def assemble(parts: io.ModelFile) -> Sequential:
+    """The Sequential that a file read by :mod:`scratchcnn.io` describes, its weights
+    loaded (a ValueError naming the file where they do not fit)."""
     try:
         model = Sequential(parts.layers, parts.input_mean, parts.input_std)
         model.astype(parts.dtype)
@@ -325,7 +337,7 @@ def _assemble(parts: io.ModelFile) -> Sequential:
 def load(path) -> Sequential:
     """Rebuild a model saved by :func:`scratchcnn.save`; it predicts identically.  Never
     unpickles: a file that is not a scratchcnn model gives a ValueError naming it."""
-    return _assemble(io.read_model(path))
+    return assemble(io.read_model(path))
 
 
 class Checkpoint:
@@ -343,4 +355,4 @@ def load_checkpoint(path) -> Checkpoint:
     ``trainer.load_state_dict(c.trainer_state)``: the run continues bit for bit.
     """
     parts = io.read_checkpoint(path)
-    return Checkpoint(_assemble(parts), parts.trainer_state, parts.settings)
+    return Checkpoint(assemble(parts), parts.trainer_state, parts.settings)

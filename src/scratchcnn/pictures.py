@@ -8,15 +8,14 @@ import math
 
 import numpy as np
 
-from .extras import require
+from .extras import pyplot
 from .layers import Conv2d
 
 __all__ = ["plot_filters", "plot_feature_maps", "plot_misclassified", "conv_outputs"]
 
 
 def _pyplot():
-    require("matplotlib", "scratchcnn's pictures").use("Agg")
-    return require("matplotlib.pyplot", "scratchcnn's pictures")
+    return pyplot("scratchcnn's pictures")
 
 
 def _grid(count: int) -> tuple[int, int]:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .extras import pyplot
+
 __all__ = ["confusion_matrix", "plot_curves", "plot_confusion"]
 
 
-def _pyplot():
-    """matplotlib.pyplot on the file-only Agg backend, or None if it is not installed."""
+def _pyplot_or_none():
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        return pyplot("a picture of the run")
     except ImportError:
         return None
-    return plt
 
 
 def plot_curves(history: dict, path: str) -> bool:
     """Loss and accuracy per epoch as a PNG; False if matplotlib is not installed."""
-    plt = _pyplot()
+    plt = _pyplot_or_none()
     if plt is None:
         return False
     from matplotlib.ticker import MaxNLocator
@@ -54,8 +52,9 @@ def confusion_matrix(y_true, y_pred, k: int) -> np.ndarray:
 def plot_confusion(cm: np.ndarray, path: str, names=None, title: str = "Confusion matrix"
                    ) -> bool:
     """The confusion matrix (rows: true class, columns: predicted) as a PNG: every class
-    labelled (by ``names`` when given), each cell's count written in it."""
-    plt = _pyplot()
+    labelled (by ``names`` when given), each cell's count written in it; False if
+    matplotlib is not installed."""
+    plt = _pyplot_or_none()
     if plt is None:
         return False
     k = len(cm)

@@ -25,8 +25,8 @@ from . import io
 from .archive import parse_json, regular_file
 from .checks import storable
 from .extras import require
-from .layers.normalization import _BatchNorm
-from .model import Sequential, _assemble
+from .layers.normalization import BatchNorm1d, BatchNorm2d
+from .model import Sequential, assemble
 from .safetensors_keys import COUNTER, by_order, renamed, their_names
 
 __all__ = ["save_safetensors", "load_safetensors"]
@@ -64,7 +64,7 @@ def save_safetensors(model: Sequential, path, key_map: dict | None = None) -> st
         path += ".safetensors"
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     for name, layer in model.named_layers():
-        if isinstance(layer, _BatchNorm):
+        if isinstance(layer, (BatchNorm1d, BatchNorm2d)):
             tensors[f"{name}.{COUNTER}"] = np.array(layer.batches_tracked, np.int64)
     metadata = {_ARCH: json.dumps(io.architecture(model)), "format": "pt"}
     if key_map is not None:
@@ -150,7 +150,7 @@ def load_safetensors(path, model: Sequential | None = None,
             raise io.ModelFileError(f"{path}: no scratchcnn architecture in its metadata; "
                                     "pass the model to load the weights into")
         arch = parse_json(metadata[_ARCH], lambda why: fail(f"its architecture: {why}"))
-        model = _assemble(io.ModelFile(path, "safetensors", arch, state))
+        model = assemble(io.ModelFile(path, "safetensors", arch, state))
     else:
         _check_state(path, state, model.state_dict())
         model.load_state_dict(state)
@@ -182,7 +182,7 @@ def _restore_counters(path, counters: dict, model) -> None:
     layers = dict(model.named_layers())
     for key, value in sorted(counters.items()):
         layer = layers.get(key.rpartition(".")[0])
-        if not isinstance(layer, _BatchNorm):
+        if not isinstance(layer, (BatchNorm1d, BatchNorm2d)):
             raise io.ModelFileError(f"{path}: tensor {key!r} counts the batches of a "
                                     f"BatchNorm, but the model has no BatchNorm named "
                                     f"{key.rpartition('.')[0]!r}")

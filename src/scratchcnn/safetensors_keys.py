@@ -17,7 +17,7 @@ from itertools import zip_longest
 import numpy as np
 
 from .layers.container import Container
-from .layers.normalization import _BatchNorm
+from .layers.normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["COUNTER", "their_names", "renamed", "by_order"]
 
@@ -107,8 +107,8 @@ def _our_groups(model) -> list[tuple[str, dict]]:
     for name, layer in model.named_layers():
         leaves = {k: v.shape for store in (layer.params, layer.buffers) for k, v in store.items()}
         if leaves and not isinstance(layer, Container):
-            groups.append((name, {**leaves, COUNTER: ()} if isinstance(layer, _BatchNorm)
-                           else leaves))
+            counted = isinstance(layer, (BatchNorm1d, BatchNorm2d))  # torch's counter too
+            groups.append((name, {**leaves, COUNTER: ()} if counted else leaves))
     return groups
 
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from . import checks
-from .callbacks import Callback, LambdaCallback
+from .callbacks import Callback
 from .guard import DivergenceGuard
 from .losses import LOSSES
 from .optim import OPTIMIZERS, Adam
@@ -27,8 +27,9 @@ log = logging.getLogger("scratchcnn")
 MAX_EPOCHS = 100_000
 
 
-class History:
-    """Per-epoch metrics, as Keras: ``history.history['val_accuracy'][-1]``."""
+class History(Callback):
+    """Per-epoch metrics, as Keras: ``history.history['val_accuracy'][-1]``; the first
+    callback of every run, so the others see it up to date."""
 
     def __init__(self, history: dict | None = None):
         self.history: dict[str, list[float]] = history or {}
@@ -36,6 +37,9 @@ class History:
     def append(self, **metrics) -> None:
         for k, v in metrics.items():
             self.history.setdefault(k, []).append(float(v))
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        self.append(**logs)
 
     def __getitem__(self, key):
         return self.history[key]
@@ -50,6 +54,48 @@ def _make(thing, table, what):
             raise ValueError(f"unknown {what} {thing!r}; choose from {sorted(table)}")
         return table[thing.lower()]() if what == "loss" else table[thing.lower()](lr=1e-3)
     return thing
+
+
+class ProgressBar(Callback):
+    """A bar per epoch on stderr with the running loss and accuracy, then the epoch's
+    metrics as one ``epoch i/n key=value ...`` line on stdout (``verbose`` 0: neither)."""
+
+    def __init__(self, batches: int, final_epoch: int, verbose: int = 1):
+        self.batches, self.final_epoch, self.verbose = batches, final_epoch, verbose
+        self.bar = None
+
+    def on_epoch_begin(self, trainer, epoch: int) -> None:
+        self.bar = progress_bar(self.batches, f"epoch {epoch + 1}/{self.final_epoch}",
+                                "batch", enabled=self.verbose > 0)
+
+    def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{logs['mean_loss']:.4f}",
+                                 acc=f"{logs['accuracy']:.4f}", refresh=False)
+            self.bar.update()
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        self.bar.close()
+        if self.verbose:
+            print(f"epoch {epoch + 1}/{self.final_epoch} " + " ".join(
+                f"{k}={v:.4f}" if k != "lr" else f"{k}={v:.3g}" for k, v in logs.items()),
+                flush=True)
+
+
+class CallbackList:
+    """Calls a hook on every callback, in order: ``hooks.on_epoch_end(trainer, i, logs)``."""
+
+    def __init__(self, callbacks: list):
+        self.callbacks = callbacks
+
+    def __getattr__(self, hook: str):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def call(*args) -> None:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args)
+        return call
 
 
 class Trainer:
@@ -146,13 +192,82 @@ class Trainer:
         self.epoch, self.base_lr = epoch, float(base_lr)
         self.history = History({k: list(v) for k, v in history.items()})
 
-    def run(self, x, y, epochs: int, batch_size: int, validation_data=None,
-            shuffle: bool = True, verbose: int = 1, on_epoch_end=None,
-            clip_grad_norm: float | None = None, callbacks=(), augment=None) -> History:
-        model = self.model
-        callbacks = list(callbacks or ())
-        if on_epoch_end is not None:
-            callbacks.append(LambdaCallback(on_epoch_end=lambda t, e, logs: on_epoch_end(t)))
+    def train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int = 0,
+                   clip_grad_norm: float | None = None) -> tuple[float, np.ndarray]:
+        """One step on the batch xb (B, ...), yb (B,): forward, loss, backward, update.
+
+        Returns ``(loss, logits)``.  The divergence guard checks the loss, the gradients
+        and the updated weights (naming the epoch and ``batch``) before the next step."""
+        out = self.model.forward(xb)
+        loss = self.loss.forward(out, yb)
+        self._guard.loss(loss, self.epoch, batch)
+        self.model.backward(self.loss.backward())
+        self._guard.gradients(self.model, self.epoch, batch, clip_grad_norm)
+        self.optimizer.step(self.model)
+        self._guard.weights(self.model, self.epoch, batch)
+        return loss, out
+
+    def run(self, x, y, *, epochs: int, batch_size: int, validation_data=None,
+            shuffle: bool = True, verbose: int = 1, clip_grad_norm: float | None = None,
+            callbacks=(), augment=None) -> History:
+        """Train ``epochs`` more epochs on x (N, ...), y (N,); the arguments are
+        :meth:`Sequential.fit`'s.  Returns the run's :class:`History`."""
+        x, y, validation_data = self._checked(x, y, validation_data, epochs, batch_size,
+                                              clip_grad_norm, callbacks, augment)
+        self._callbacks = list(callbacks)
+        for i, cb in enumerate(self._callbacks):  # a resumed run's go on where they were
+            saved = self._callback_states.pop(_callback_key(i, cb), None)
+            if saved is not None:
+                cb.load_state_dict(saved)
+        n, bounds = len(x), batch_bounds(len(x), batch_size)
+        batches, final = len(bounds) - 1, self.epoch + epochs
+        hooks = CallbackList([self.history, ProgressBar(batches, final, verbose),
+                              *self._callbacks])
+        self.stop_training = False
+        hooks.on_train_begin(self)
+        while self.epoch < final and not self.stop_training:
+            hooks.on_epoch_begin(self, self.epoch)
+            self.model.train()
+            order = self.rng.permutation(n) if shuffle else np.arange(n)
+            start, total_loss, correct = time.perf_counter(), 0.0, 0
+            for b in range(batches):
+                self._set_lr(self.epoch + b / batches)
+                hooks.on_batch_begin(self, b)
+                idx = order[bounds[b]:bounds[b + 1]]
+                xb, yb = x[idx], y[idx]
+                if augment is not None:
+                    xb = augment(xb, self.augment_rng)
+                loss, out = self.train_step(xb, yb, b, clip_grad_norm)
+                total_loss += loss * len(idx)
+                if yb.ndim == 1 and out.ndim == 2:
+                    correct += int(np.sum(out.argmax(axis=1) == yb))
+                seen = bounds[b + 1]
+                hooks.on_batch_end(self, b, {"loss": loss, "mean_loss": total_loss / seen,
+                                             "accuracy": correct / seen})
+            metrics = {"loss": total_loss / n, "accuracy": correct / n}
+            if validation_data is not None:
+                val = self.model.evaluate(*validation_data, loss=self.loss, check=False)
+                metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            metrics.update(lr=self.optimizer.lr, time=time.perf_counter() - start)
+            self.epoch += 1
+            log.info("epoch %d done: %s", self.epoch, metrics)
+            hooks.on_epoch_end(self, self.epoch - 1, metrics)
+        hooks.on_train_end(self)
+        return self.history
+
+    def _set_lr(self, position: float) -> None:
+        """The learning rate the schedule gives at ``position`` (epochs done, fractional
+        within an epoch): updated before every batch by a per-batch schedule, else at
+        each epoch's first batch."""
+        per_batch = getattr(self.scheduler, "per_batch", False)
+        if self.scheduler is not None and (per_batch or position == int(position)):
+            self.optimizer.lr = self.scheduler.lr_at(position if per_batch else int(position),
+                                                     self.base_lr)
+
+    def _checked(self, x, y, validation_data, epochs, batch_size, clip_grad_norm, callbacks,
+                 augment):
+        """x, y and validation_data as arrays the model takes, all arguments checked once
+        before any step (a ValueError or TypeError saying which and why)."""
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"fit: callbacks must be Callback objects, got "
@@ -166,6 +281,7 @@ class Trainer:
                                                and 0 < clip_grad_norm < float("inf")):
             raise ValueError(f"fit: clip_grad_norm must be a positive number, got "
                              f"{clip_grad_norm!r}")
+        model = self.model
         x = checks.images(x, model)
         y = checks.targets(y, len(x), model.outputs(x), self.loss)
         if validation_data is not None:
@@ -177,73 +293,7 @@ class Trainer:
                                                   "validation_data[1]"))
         model.meta.setdefault("input_range", checks.input_range(x))  # what it learnt on
         model.layers[0].needs_input_grad = False  # nothing consumes dL/d(input)
-        self._callbacks = callbacks
-        for i, cb in enumerate(callbacks):  # a resumed run's callbacks go on where they were
-            saved = self._callback_states.pop(_callback_key(i, cb), None)
-            if saved is not None:
-                cb.load_state_dict(saved)
-        n = len(x)
-        bounds = batch_bounds(n, batch_size)
-        batches = len(bounds) - 1
-        final = self.epoch + epochs
-        self.stop_training = False
-        for cb in callbacks:
-            cb.on_train_begin(self)
-        while self.epoch < final and not self.stop_training:
-            for cb in callbacks:
-                cb.on_epoch_begin(self, self.epoch)
-            if self.scheduler is not None:
-                self.optimizer.lr = self.scheduler.lr_at(self.epoch, self.base_lr)
-            model.train()
-            order = self.rng.permutation(n) if shuffle else np.arange(n)
-            bar = progress_bar(batches, f"epoch {self.epoch + 1}/{final}", "batch",
-                               enabled=verbose > 0)
-            start, total_loss, correct = time.perf_counter(), 0.0, 0
-            for b in range(batches):
-                if getattr(self.scheduler, "per_batch", False):
-                    self.optimizer.lr = self.scheduler.lr_at(self.epoch + b / batches,
-                                                             self.base_lr)
-                for cb in callbacks:
-                    cb.on_batch_begin(self, b)
-                idx = order[bounds[b]:bounds[b + 1]]
-                xb, yb = x[idx], y[idx]
-                if augment is not None:
-                    xb = augment(xb, self.augment_rng)
-                out = model.forward(xb)
-                batch_loss = self.loss.forward(out, yb)
-                self._guard.loss(batch_loss, self.epoch, b)
-                model.backward(self.loss.backward())
-                self._guard.gradients(model, self.epoch, b, clip_grad_norm)
-                self.optimizer.step(model)
-                self._guard.weights(model, self.epoch, b)
-                total_loss += batch_loss * len(idx)
-                if yb.ndim == 1 and out.ndim == 2:
-                    correct += int(np.sum(out.argmax(axis=1) == yb))
-                for cb in callbacks:
-                    cb.on_batch_end(self, b, {"loss": batch_loss})
-                seen = bounds[b + 1]
-                if not bar.disable:
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
-                                    refresh=False)
-                    bar.update()
-            bar.close()
-            metrics = {"loss": total_loss / n, "accuracy": correct / n}
-            if validation_data is not None:
-                val = model.evaluate(*validation_data, loss=self.loss)
-                metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            metrics.update(lr=self.optimizer.lr, time=time.perf_counter() - start)
-            self.history.append(**metrics)
-            self.epoch += 1
-            if verbose:
-                print(f"epoch {self.epoch}/{final} " + " ".join(
-                    f"{k}={v:.4f}" if k != "lr" else f"{k}={v:.3g}" for k, v in metrics.items()),
-                    flush=True)
-            log.info("epoch %d done: %s", self.epoch, metrics)
-            for cb in callbacks:
-                cb.on_epoch_end(self, self.epoch - 1, metrics)
-        for cb in callbacks:
-            cb.on_train_end(self)
-        return self.history
+        return x, y, validation_data
 
 
 def _check_generator_state(generator: np.random.Generator, state, name: str) -> None:

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..extras import pyplot
 from ..plots import confusion_matrix, plot_confusion
 from . import common
 
@@ -176,7 +177,7 @@ def cmd_visualize(args) -> int:
     from .. import pictures
     from ..plots import plot_curves
     try:
-        pictures._pyplot()
+        pyplot("scratchcnn visualize")
     except ImportError as err:
         raise SystemExit(f"scratchcnn: {err}")
     model = common.load_model(args.model)

@@ -154,10 +154,10 @@ def cmd_train(args) -> int:
     scheduler = {"none": None, "step": StepLR(max(args.epochs // 3, 1), 0.1),
                  "cosine": CosineAnnealingLR(max(args.epochs, 1), per_batch=True)}[args.schedule]
     loss = CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    model.trainer = Trainer(model, optimizer, loss, scheduler=scheduler, seed=args.seed)
+    trainer = Trainer(model, optimizer, loss, scheduler=scheduler, seed=args.seed)
     if checkpoint is not None:
         try:
-            model.trainer.load_state_dict(checkpoint.trainer_state)
+            trainer.load_state_dict(checkpoint.trainer_state)
         except ValueError as err:
             raise SystemExit(f"scratchcnn: --resume: {args.resume}: the run state does not "
                              f"fit its model and --optimizer {args.optimizer}: {err}")
@@ -168,9 +168,9 @@ def cmd_train(args) -> int:
           f"optimizer={args.optimizer} lr={args.lr} batch_size={args.batch_size} "
           f"epochs={args.epochs} seed={args.seed} out={out}", flush=True)
     if checkpoint is not None:
-        print(f"resumed={args.resume}\nresumed_after_epoch={model.trainer.epoch}", flush=True)
+        print(f"resumed={args.resume}\nresumed_after_epoch={trainer.epoch}", flush=True)
         if args.epochs > args.saved_epochs and scheduler is not None:
-            done, base = model.trainer.epoch, model.trainer.base_lr
+            done, base = trainer.epoch, trainer.base_lr
             print(f"schedule={args.schedule} over {args.epochs} epochs (the run had "
                   f"{args.saved_epochs}): epochs {done + 1}-{args.epochs} train at lr "
                   f"{scheduler.lr_at(done, base):.3g} falling to "
@@ -184,22 +184,23 @@ def cmd_train(args) -> int:
     keep = TrainingCheckpoint(model_path, checkpoint_path, {"options": options})
 
     def saved_so_far() -> str:
-        done = model.trainer.epoch
+        done = trainer.epoch
         return (f"{model_path} holds the model after epoch {done}; continue with "
                 f"scratchcnn train --resume {out}" if done else
                 "no epoch had finished, nothing was saved")
-    done_before = model.trainer.epoch
+    done_before = trainer.epoch
     start = time.perf_counter()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        history = model.fit(x_train, y_train, max(0, args.epochs - model.trainer.epoch),
-                            args.batch_size, validation_data=(x[val], y[val]) if n_val else None,
-                            callbacks=[keep], clip_grad_norm=args.clip_grad_norm,
-                            augment=parse_augment(args.augment))
+        history = trainer.run(x_train, y_train, epochs=max(0, args.epochs - trainer.epoch),
+                              batch_size=args.batch_size,
+                              validation_data=(x[val], y[val]) if n_val else None,
+                              callbacks=[keep], clip_grad_norm=args.clip_grad_norm,
+                              augment=parse_augment(args.augment))
     except KeyboardInterrupt as stop:
         how = "terminated" if isinstance(stop, _Terminated) else "interrupted"
-        print(f"\nscratchcnn: {how} in epoch {model.trainer.epoch + 1}; {saved_so_far()}",
+        print(f"\nscratchcnn: {how} in epoch {trainer.epoch + 1}; {saved_so_far()}",
               file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
     except TrainingDiverged as err:
