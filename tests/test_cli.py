@@ -400,3 +400,16 @@ def test_label_smoothing_trains_towards_softened_targets_and_is_kept_for_resume(
     with pytest.raises(SystemExit):
         main(args + ["--label-smoothing", "1"])
     assert "must be in [0, 1), got 1" in capsys.readouterr().err
+
+
+def test_the_run_options_are_declared_once_and_drive_the_parser_and_resume():
+    from scratchcnn.cli import parser as P
+    from scratchcnn.cli import train
+    actions = {a.dest: a for a in P.build_parser()._subparsers._group_actions[0]
+               .choices["train"]._actions}
+    assert set(P.RUN_OPTIONS) <= set(actions)
+    assert train.RUN_OPTIONS is P.RUN_OPTIONS and train.LATER_OPTIONS is P.LATER_OPTIONS
+    for flags, keywords, _ in P.TRAIN_OPTIONS:  # what argparse got is the table's
+        action = actions[flags[0][2:].replace("-", "_")]
+        assert action.default == keywords.get("default") and action.help == keywords["help"]
+    assert P.LATER_OPTIONS == {"label_smoothing": 0.0, "clip_grad_norm": None, "augment": None}

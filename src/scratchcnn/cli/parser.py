@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["build_parser", "check_option"]
+from ..training import MAX_EPOCHS
+
+__all__ = ["build_parser", "check_option", "TRAIN_OPTIONS", "RUN_OPTIONS", "LATER_OPTIONS"]
 
 
 def _int_in(low: int, high: int | None = None):
@@ -98,10 +100,66 @@ def _chw(text: str) -> tuple[int, int, int]:
     return c, h, w
 
 
+#: The options of ``train`` that define a run, declared once: argparse builds them, a
+#: checkpoint keeps their values, and ``--resume`` checks a run against them.  Each is
+#: (flags, argparse keywords, the value runs had before the option existed, or ALWAYS);
+#: ``choices`` may be a function, called when the parser is built.
+ALWAYS = object()
+
+
+def _trainable() -> list[str]:
+    from ..models import MODELS
+    return sorted(set(MODELS) - {"alexnet", "vgg16"})
+
+
+def _optimizers() -> list[str]:
+    from ..optim import OPTIMIZERS
+    return sorted(OPTIMIZERS)
+
+
+TRAIN_OPTIONS = [
+    (["--model"], dict(default="convnet_bn_mini", choices=_trainable,
+                       help="the zoo model to train"), ALWAYS),
+    (["--dataset"], dict(default=DEFAULT_DATASET, help="mnist-sample (the 5,000 MNIST "
+                         "images in the package, offline), mnist (downloads the full set), "
+                         "fashion-mnist (a system copy or a download) or a directory: the "
+                         "four MNIST-style IDX files, or images in one subfolder per class "
+                         "(train/ and test/ subfolders if it has them)"), ALWAYS),
+    (["--epochs"], dict(type=_int_in(1, MAX_EPOCHS), default=20,
+                        help="epochs in all (with --resume: at least those done)"), ALWAYS),
+    (["--batch-size"], dict(type=_int_in(1), default=32, help="images per step"), ALWAYS),
+    (["--optimizer"], dict(default="adam", choices=_optimizers, help="the update rule"),
+     ALWAYS),
+    (["--lr"], dict(type=_float_in(0), default=2e-3, help="learning rate (> 0)"), ALWAYS),
+    (["--schedule"], dict(default="cosine", choices=["none", "step", "cosine"],
+                          help="cosine: from --lr down to 0, updated before every batch; "
+                          "step: x0.1 every third of the epochs"), ALWAYS),
+    (["--validation-split"], dict(type=_float_in(0, 1, low_open=False), default=0.1,
+                                  help="share of the training images held out for "
+                                  "validation, in [0, 1)"), ALWAYS),
+    (["--label-smoothing"], dict(type=_float_in(0, 1, low_open=False), default=0.0,
+                                 metavar="E", help="train towards (1 - E) on the true class "
+                                 "and E / classes on every class, in [0, 1) (torch's "
+                                 "label_smoothing)"), 0.0),
+    (["--clip-grad-norm"], dict(type=_float_in(0), default=None, metavar="MAX_NORM",
+                                help="scale the gradients so that their global L2 norm is "
+                                "at most this"), None),
+    (["--augment"], dict(type=_augment, default="affine:10", metavar="SPEC",
+                         help="augment every training batch: NAME[:NUMBER],... from shift "
+                         "(pixels), crop (padding), flip (probability), erase (probability), "
+                         "affine (degrees, with shifts up to 10%% and zooms of 0.9-1.1), e.g. "
+                         "'shift:2,erase:0.25'; 'none' for none"), None),
+    (["--seed"], dict(type=_int_in(0), default=0, help="seeds the weights, the shuffling, "
+                      "the split and the augmentation: the same seed, the same run"), ALWAYS),
+]
+#: Their names (argparse's dests), and the value older checkpoints had for the later ones.
+RUN_OPTIONS = tuple(flags[0][2:].replace("-", "_") for flags, _, _ in TRAIN_OPTIONS)
+LATER_OPTIONS = {flags[0][2:].replace("-", "_"): before
+                 for flags, _, before in TRAIN_OPTIONS if before is not ALWAYS}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..models import MODELS
-    from ..optim import OPTIMIZERS
-    from ..training import MAX_EPOCHS
     verbose = argparse.ArgumentParser(add_help=False)  # -v before or after the command
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="log what happens, with the function and line of each "
@@ -115,36 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[verbose], formatter_class=_Help, **kw)
     t = command("train", help="train a model (default: convnet_bn_mini on MNIST, with small "
                 "random rotations, shifts and zooms)")
-    t.add_argument("--model", default="convnet_bn_mini", help="the zoo model to train",
-                   choices=sorted(set(MODELS) - {"alexnet", "vgg16"}))
-    t.add_argument("--dataset", default=DEFAULT_DATASET, help="mnist-sample (the 5,000 "
-                   "MNIST images in the package, offline), mnist (downloads the full set), "
-                   "fashion-mnist (a system copy or a download) or a directory: the four "
-                   "MNIST-style IDX files, or images in one subfolder per class (train/ and "
-                   "test/ subfolders if it has them)")
-    t.add_argument("--epochs", type=_int_in(1, MAX_EPOCHS), default=20,
-                   help="epochs in all (with --resume: at least those done)")
-    t.add_argument("--batch-size", type=_int_in(1), default=32, help="images per step")
-    t.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
-                   help="the update rule")
-    t.add_argument("--lr", type=_float_in(0), default=2e-3, help="learning rate (> 0)")
-    t.add_argument("--schedule", default="cosine", choices=["none", "step", "cosine"],
-                   help="cosine: from --lr down to 0, updated before every batch; step: "
-                   "x0.1 every third of the epochs")
-    t.add_argument("--validation-split", type=_float_in(0, 1, low_open=False), default=0.1,
-                   help="share of the training images held out for validation, in [0, 1)")
-    t.add_argument("--label-smoothing", type=_float_in(0, 1, low_open=False), default=0.0,
-                   metavar="E", help="train towards (1 - E) on the true class and E / classes "
-                   "on every class, in [0, 1) (torch's label_smoothing)")
-    t.add_argument("--clip-grad-norm", type=_float_in(0), default=None, metavar="MAX_NORM",
-                   help="scale the gradients so that their global L2 norm is at most this")
-    t.add_argument("--augment", type=_augment, default="affine:10", metavar="SPEC",
-                   help="augment every training batch: NAME[:NUMBER],... from shift "
-                   "(pixels), crop (padding), flip (probability), erase (probability), "
-                   "affine (degrees, with shifts up to 10%% and zooms of 0.9-1.1), e.g. "
-                   "'shift:2,erase:0.25'; 'none' for none")
-    t.add_argument("--seed", type=_int_in(0), default=0, help="seeds the weights, the "
-                   "shuffling, the split and the augmentation: the same seed, the same run")
+    for flags, keywords, _ in TRAIN_OPTIONS:
+        keywords = dict(keywords)
+        if callable(keywords.get("choices")):
+            keywords["choices"] = keywords["choices"]()
+        t.add_argument(*flags, **keywords)
     t.add_argument("--out", help="output directory (default runs/MODEL-DATASET, or "
                    "runs/MODEL-DATASET-2, -3, ... when that holds a run already)")
     t.add_argument("--force", action="store_true", help="overwrite the run in --out")

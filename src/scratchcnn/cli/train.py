@@ -16,7 +16,7 @@ import numpy as np
 
 from ..plots import plot_curves
 from . import common
-from .parser import build_parser, check_option
+from .parser import LATER_OPTIONS, RUN_OPTIONS, build_parser, check_option
 
 log = logging.getLogger("scratchcnn")
 
@@ -31,11 +31,6 @@ def _on_sigterm(signum, frame):
     raise _Terminated
 
 
-#: The options of ``train`` that define a run; a checkpoint keeps them for ``--resume``.
-RUN_OPTIONS = ("model", "dataset", "epochs", "batch_size", "optimizer", "lr", "schedule",
-               "validation_split", "clip_grad_norm", "augment", "label_smoothing", "seed")
-#: Options added since the first checkpoints, with the value those runs had.
-LATER_OPTIONS = {"clip_grad_norm": None, "augment": None, "label_smoothing": 0.0}
 #: Files that make a directory hold a run.
 RUN_FILES = ("model.npz", "checkpoint.npz", "metrics.json")
 
