@@ -16,7 +16,7 @@ def test_a_model_file_with_a_value_beyond_float32_is_refused_naming_the_array(tm
     arrays["__architecture__"] = np.frombuffer(json.dumps(arch).encode(), np.uint8)
     arrays["3.bias"][2] = -1e300
     np.savez(path, **arrays)
-    with pytest.raises(ValueError, match=r"m.npz: not a scratchcnn model file \(3.bias holds "
+    with pytest.raises(ValueError, match=r"m.npz: not a scratchcnn model file \(weight '3.bias' holds "
                                          r"values beyond float32's range \(up to 1e\+300"):
         sc.load(path)
 

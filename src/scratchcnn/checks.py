@@ -21,7 +21,8 @@ import numpy as np
 from .layers import Conv2d, Linear
 from .losses import CrossEntropyLoss
 
-__all__ = ["images", "targets", "pixel_scale", "input_range", "storable"]
+__all__ = ["images", "targets", "pixel_scale", "input_range", "storable", "count",
+           "state_arrays"]
 
 
 def _array(value, what: str) -> np.ndarray:
@@ -63,6 +64,29 @@ def storable(value: np.ndarray, what: str, dtype=np.float32) -> None:
     if largest > limit:
         raise ValueError(f"{what} holds values beyond {np.dtype(dtype)}'s range (up to "
                          f"{largest:.3g}; {np.dtype(dtype)} reaches {limit:.3g})")
+
+
+def count(what: str, value, least: int) -> None:
+    """A ValueError naming ``what`` unless ``value`` is an int (not a bool) >= ``least``:
+    epochs, batch sizes."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{what} must be an int >= {least}, got {value!r}")
+
+
+def state_arrays(state: dict, expected: dict, dtype, noun: str = "weight") -> None:
+    """A ValueError unless ``state`` holds exactly the arrays ``expected`` names (key:
+    shape), each of its shape, a float array finite and within ``dtype``'s range: what a
+    model file's or a safetensors file's weights must be before any is loaded."""
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ValueError(f"{noun}s missing: {missing}, unexpected: {extra}")
+    for key, shape in expected.items():
+        value = state[key]
+        if value.shape != tuple(shape):
+            raise ValueError(f"{noun} {key!r} has shape {value.shape}, expected {tuple(shape)}")
+        if value.dtype.kind != "f":
+            raise ValueError(f"{noun} {key!r} is {value.dtype}, not a float array")
+        storable(value, f"{noun} {key!r}", dtype)
 
 
 def images(x, model, what: str = "x") -> np.ndarray:

@@ -18,18 +18,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from . import layers as L
 from . import limits
 from .archive import ArchiveError, parse_json, read_npz
-from .checks import storable
-from .files import usual_mode
+from .checks import state_arrays
+from .files import atomic_write
 
-__all__ = ["save", "save_checkpoint", "read_model", "read_checkpoint", "atomic_write",
-           "ModelFileError", "LAYER_TYPES"]
+__all__ = ["save", "save_checkpoint", "read_model", "read_checkpoint", "ModelFileError",
+           "LAYER_TYPES"]
 
 FORMAT = "scratchcnn-model"
 CHECKPOINT_FORMAT = "scratchcnn-checkpoint"
@@ -77,22 +76,6 @@ def _check_types(specs: list, where: str) -> None:
         for key, value in spec["config"].items():
             if isinstance(value, list) and value and isinstance(value[0], dict):
                 _check_types(value, f"{where}{i}.{key}.")
-
-
-def atomic_write(path: str, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it over."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        usual_mode(fd)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _json_array(value) -> np.ndarray:
@@ -291,21 +274,10 @@ class ModelFile:
             limits.check_parameters(expected)
         except ValueError as err:
             self.fail(str(err))
-        missing, extra = sorted(set(expected) - set(self.state)), \
-            sorted(set(self.state) - set(expected))
-        if missing or extra:
-            self.fail(f"weights missing: {missing}, unexpected: {extra}")
-        for key, shape in expected.items():
-            value = self.state[key]
-            if value.shape != tuple(shape):
-                self.fail(f"{key} has shape {value.shape}, the architecture needs "
-                          f"{tuple(shape)}")
-            if value.dtype.kind != "f":
-                self.fail(f"{key} is {value.dtype}, not a float array")
-            try:
-                storable(value, key, self.dtype)
-            except ValueError as err:
-                self.fail(str(err))
+        try:
+            state_arrays(self.state, expected, self.dtype)
+        except ValueError as err:
+            self.fail(str(err))
 
     def fail(self, why):
         _fail(self.path, why, self.what)

@@ -218,9 +218,7 @@ class Sequential(Stack):
         augmentation: ``log((softmax(a) + softmax(b)) / 2)``, which softmax maps back to
         that mean).  A ValueError names the layer first if one sample would make more
         values than :mod:`scratchcnn.limits` allows."""
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        checks.count("batch_size", batch_size, 1)
         if tta not in (None, "flip"):
             raise ValueError(f"tta must be None or 'flip', got {tta!r}")
         limits.check_activations(self.layers, x.shape[1:])  # before any allocation

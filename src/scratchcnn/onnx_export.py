@@ -15,7 +15,7 @@ import numpy as np
 
 from . import layers as L
 from .extras import require
-from .io import atomic_write
+from .files import atomic_write
 
 __all__ = ["export_onnx", "OPSET"]
 

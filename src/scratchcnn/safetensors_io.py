@@ -23,8 +23,9 @@ import numpy as np
 
 from . import io
 from .archive import parse_json, regular_file
-from .checks import storable
+from .checks import state_arrays
 from .extras import require
+from .files import atomic_write
 from .layers.normalization import BatchNorm1d, BatchNorm2d
 from .model import Sequential, assemble
 from .safetensors_keys import COUNTER, by_order, renamed, their_names
@@ -71,7 +72,7 @@ def save_safetensors(model: Sequential, path, key_map: dict | None = None) -> st
         names = their_names(key_map, tensors)
         tensors = {names[k]: v for k, v in tensors.items()}
         metadata[_KEY_MAP] = json.dumps(names)
-    io.atomic_write(path, lambda f: f.write(st.save(tensors, metadata)))
+    atomic_write(path, lambda f: f.write(st.save(tensors, metadata)))
     return path
 
 
@@ -160,21 +161,13 @@ def load_safetensors(path, model: Sequential | None = None,
 
 def _check_state(path, state: dict, own: dict) -> None:
     """The file's tensors are the model's arrays: names, shapes, floats in range."""
-    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or extra:
-        raise io.ModelFileError(f"{path}: tensors missing for {missing}, not in the model: "
-                                f"{extra} (names as torch.nn.Sequential's: '0.weight', ...)")
-    for key, value in state.items():
-        if value.shape != own[key].shape:
-            raise io.ModelFileError(f"{path}: tensor {key!r} has shape {value.shape}, the "
-                                    f"model's is {own[key].shape}")
-        if value.dtype.kind != "f":
-            raise io.ModelFileError(f"{path}: tensor {key!r} is {value.dtype}, not a float "
-                                    "tensor")
-        try:
-            storable(value, f"{path}: tensor {key!r}", own[key].dtype)
-        except ValueError as err:
-            raise io.ModelFileError(str(err)) from None
+    try:
+        state_arrays(state, {k: v.shape for k, v in own.items()},
+                     next(iter(own.values())).dtype if own else np.float32, "tensor")
+    except ValueError as err:
+        hint = " (names as torch.nn.Sequential's: '0.weight', ...)" if "missing" in str(err) \
+            else ""
+        raise io.ModelFileError(f"{path}: {err}{hint}") from None
 
 
 def _restore_counters(path, counters: dict, model) -> None:

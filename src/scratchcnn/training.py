@@ -275,8 +275,8 @@ class Trainer:
         if augment is not None and not callable(augment):
             raise TypeError(f"fit: augment must be a transform (scratchcnn.transforms), got "
                             f"{type(augment).__name__}")
-        _check_count("epochs", epochs, 0)
-        _check_count("batch_size", batch_size, 1)
+        checks.count("fit: epochs", epochs, 0)
+        checks.count("fit: batch_size", batch_size, 1)
         if clip_grad_norm is not None and not (isinstance(clip_grad_norm, (int, float))
                                                and 0 < clip_grad_norm < float("inf")):
             raise ValueError(f"fit: clip_grad_norm must be a positive number, got "
@@ -316,11 +316,6 @@ def _check_generator_state(generator: np.random.Generator, state, name: str) -> 
 
 def _callback_key(i: int, callback) -> str:
     return f"{i}.{type(callback).__name__}"
-
-
-def _check_count(name: str, value, least: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
-        raise ValueError(f"fit: {name} must be an int >= {least}, got {value!r}")
 
 
 def batch_bounds(n: int, batch_size: int) -> list[int]:

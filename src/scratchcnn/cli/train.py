@@ -109,7 +109,7 @@ def _remove_stale_temporaries(directory: str) -> None:
 def cmd_train(args) -> int:
     from ..callbacks import TrainingCheckpoint
     from ..guard import TrainingDiverged
-    from ..io import atomic_write
+    from ..files import atomic_write
     from ..losses import CrossEntropyLoss
     from ..transforms import parse as parse_augment
     from ..models import MODELS

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
-from ..files import usual_mode
+from ..files import atomic_write
 from ..progress import bar as progress_bar
 
 log = logging.getLogger("scratchcnn")
@@ -29,16 +28,14 @@ def download(filename: str, md5: str, mirrors: list[str], dest_dir: str,
     target and renamed into place only when its MD5 matches, so the cache never holds a
     partial or corrupt file.  Raises :class:`DownloadError` naming every failure.
     """
-    os.makedirs(dest_dir, exist_ok=True)
     target = os.path.join(dest_dir, filename)
     errors = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".part-", suffix="-" + filename)
-        try:
-            usual_mode(fd)
+
+        def fetch(out) -> None:  # streamed into the temporary file; a bad copy raises
             digest = hashlib.md5()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
                 total = int(resp.headers.get("Content-Length") or 0)
                 with progress_bar(total or None, f"downloading {filename}", "B",
                                   enabled=progress, unit_scale=True) as bar:
@@ -47,14 +44,13 @@ def download(filename: str, md5: str, mirrors: list[str], dest_dir: str,
                         digest.update(chunk)
                         bar.update(len(chunk))
             if digest.hexdigest() != md5:
-                raise DownloadError(f"checksum mismatch (md5 {digest.hexdigest()}, expected {md5})")
-            os.replace(tmp, target)
+                raise DownloadError(f"checksum mismatch (md5 {digest.hexdigest()}, expected "
+                                    f"{md5})")
+        try:
+            atomic_write(target, fetch, prefix=".part-")
             log.info("downloaded %s from %s", filename, url)
             return target
         except (OSError, ValueError) as err:  # URLError, timeouts, HTTP errors, bad checksum
             errors.append(f"{url}: {err}")
             log.info("mirror failed: %s: %s", url, err)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise DownloadError(f"could not download {filename}:\n  " + "\n  ".join(errors))
