@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scratchcnn import kernels as K
 from scratchcnn import reference
 from scratchcnn import textbook as T
-from scratchcnn.kernels import TUNING, dispatch, gemm, lines, parallel, pooling
+from scratchcnn.kernels import TUNING, gemm, lines, parallel, pooling
 from scratchcnn.kernels.geometry import ConvGeometry, pad
 from scratchcnn.kernels.workspace import rows_per_chunk
 from layouts import LAYOUTS, forced_layout
@@ -118,7 +118,7 @@ def test_max_pool_backward_split_over_threads_equals_one_call(rng, monkeypatch, 
     dout = rng.standard_normal(out.shape).astype(np.float32)
     whole = pooling.max_pool2d_backward(dout, x, out, *args)
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(TUNING, "min_parallel_elements", 1)
     calls = []
     real = parallel._executor
     monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
@@ -169,7 +169,7 @@ def test_chunked_conv_equals_one_pass(rng, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # a line of 128 * 18 = 2304 columns with tiny weights: pieces of 1152 columns
-    monkeypatch.setattr(dispatch, "_forced", "lines")  # pieces belong to the line layout
+    monkeypatch.setattr(TUNING, "layout", "lines")  # pieces belong to the line layout
     x = rng.standard_normal((128, 2, 16, 16)).astype(dtype)
     w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(3).astype(dtype)
@@ -183,7 +183,7 @@ def test_products_split_in_pieces_equal_whole_products(rng, monkeypatch, dtype):
     # the pieces go to threads; any thread count gives the same bits
     with monkeypatch.context() as m:
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
-        m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+        m.setattr(TUNING, "min_parallel_elements", 1)
         out, saved = K.conv2d_forward(x, w, b, *args)
         for a, b_ in zip((out, *K.conv2d_backward(dout, w, saved)), pieces):
             np.testing.assert_array_equal(a, b_)
@@ -231,7 +231,7 @@ def test_threaded_kernels_give_bit_identical_results(rng, monkeypatch, stride):
     dout = rng.standard_normal(out.shape).astype(np.float32)
     single = (out, *K.conv2d_backward(dout, w, saved))
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(TUNING, "min_parallel_elements", 1)
     calls = []
     real = parallel._executor
     monkeypatch.setattr(parallel, "_executor", lambda n: calls.append(n) or real(n))
@@ -244,7 +244,7 @@ def test_threaded_kernels_give_bit_identical_results(rng, monkeypatch, stride):
 
 def test_nested_parallel_calls_run_inline_without_deadlock(monkeypatch):
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "2")
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(TUNING, "min_parallel_elements", 1)
     out = np.zeros((4, 6))
 
     def outer(rows):
@@ -296,7 +296,7 @@ def test_each_layout_equals_the_line_layout_and_the_reference(
     with monkeypatch.context() as m:
         m.setattr(TUNING, "transpose_rows", 3)
         m.setenv("SCRATCHCNN_NUM_THREADS", "3")
-        m.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+        m.setattr(TUNING, "min_parallel_elements", 1)
         threaded = conv_in_layout(x, w, b, args, layout, dout)
         if layout == "banded":  # chunks of 2 samples: R holds kh*C*Wp [+ 1] per output row
             window, per_chunk = g.kh * g.c * g.wp, 2 * g.ho

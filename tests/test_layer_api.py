@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import scratchcnn as sc
-from scratchcnn.kernels import parallel
+from scratchcnn.kernels import TUNING
 
 
 def test_assigning_a_new_parameter_array_takes_effect(rng):
@@ -105,7 +105,7 @@ def test_batchnorm_on_threads_is_bit_identical(rng, monkeypatch, training):
         return bn.forward(x), bn.backward(dout), bn.grads["weight"], bn.grads["bias"]
     single = run()
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "3")
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(TUNING, "min_parallel_elements", 1)
     for a, b in zip(run(), single):
         np.testing.assert_array_equal(a, b)
 

@@ -1,8 +1,27 @@
-"""scratchcnn.parallel: splits that are measured before they are kept."""
+"""scratchcnn.kernels.parallel: big jobs split over threads; with
+``TUNING.measure_splits``, splits measured before they are kept."""
 
 import threading
 
-from scratchcnn.kernels import parallel
+import pytest
+
+from scratchcnn.kernels import TUNING, parallel
+
+
+@pytest.fixture
+def measuring(monkeypatch):
+    monkeypatch.setattr(TUNING, "measure_splits", True)
+
+
+def test_unmeasured_a_big_job_always_splits_and_nothing_is_timed(monkeypatch):
+    monkeypatch.setattr(TUNING, "measure_splits", False)
+    monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "2")
+    monkeypatch.setattr(parallel, "_clock", lambda: pytest.fail("timed"))
+    seen = []
+    for _ in range(3):
+        parallel.parallel_slices(seen.append, 10, 10**9)
+    assert sorted(seen, key=lambda s: s.start) == [slice(0, 5)] * 3 + [slice(5, 10)] * 3
+    assert not parallel._choices
 
 
 def fake_job(now, whole_cost, split_cost, seen):
@@ -19,7 +38,7 @@ def fake_job(now, whole_cost, split_cost, seen):
     return fn, length
 
 
-def test_each_kind_of_job_keeps_the_faster_way(monkeypatch):
+def test_each_kind_of_job_keeps_the_faster_way(monkeypatch, measuring):
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "2")
     now = [0.0]
     monkeypatch.setattr(parallel, "_clock", lambda: now[0])
@@ -44,11 +63,11 @@ def test_small_jobs_and_one_thread_never_split_nor_measure(monkeypatch):
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "1")
     parallel.parallel_slices(seen.append, 8, 10**9)
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "4")
-    parallel.parallel_slices(seen.append, 8, 10)  # below MIN_PARALLEL_ELEMENTS
+    parallel.parallel_slices(seen.append, 8, 10)  # below TUNING.min_parallel_elements
     assert seen == [slice(0, 8), slice(0, 8)] and not parallel._choices
 
 
-def test_the_remembered_choices_are_bounded(monkeypatch):
+def test_the_remembered_choices_are_bounded(monkeypatch, measuring):
     monkeypatch.setenv("SCRATCHCNN_NUM_THREADS", "2")
     monkeypatch.setattr(parallel, "MAX_CHOICES", 3)
     for n in range(2, 9):

@@ -25,7 +25,6 @@ LAYOUTS = {"per_sample": per_sample, "banded": banded, "samples_last": samples_l
            "lines": lines}
 _BACKWARD = {**{name: module.backward for name, module in LAYOUTS.items()},
              "phases": phases.backward, "grouped": grouped.backward}
-_forced: str | None = None
 
 
 def _allowed(layout: str, g: ConvGeometry, finite: bool) -> bool:
@@ -40,8 +39,8 @@ def conv_layout(g: ConvGeometry, finite: bool = True) -> str:
     """The layout the convolution of geometry ``g`` runs in: ``"per_sample"`` (stride 1,
     few values a window), ``"banded"`` (small maps, wide kernels), ``"samples_last"``
     (stride 1, much junk in lines) or ``"lines"``.  ``finite``: whether the input is."""
-    if _forced is not None and _allowed(_forced, g, finite):
-        return _forced
+    if TUNING.layout is not None and _allowed(TUNING.layout, g, finite):
+        return TUNING.layout
     t = TUNING
     if g.sh == g.sw == 1 and g.ckk <= t.per_sample_max_ckk and \
             g.ho * g.wo >= t.per_sample_min_pixels:
@@ -58,16 +57,16 @@ def conv_layout(g: ConvGeometry, finite: bool = True) -> str:
 @contextmanager
 def forced_layout(layout: str | None):
     """Within the block every convolution runs in ``layout`` where it can (see
-    :func:`conv_layout`); None: as the shape picks.  For tests and experiments."""
-    global _forced
+    :func:`conv_layout`; ``TUNING.layout``); None: as the shape picks.  For tests and
+    experiments."""
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"forced_layout: unknown layout {layout!r}, expected one of "
                          f"{sorted(LAYOUTS)}")
-    before, _forced = _forced, layout
+    before, TUNING.layout = TUNING.layout, layout
     try:
         yield
     finally:
-        _forced = before
+        TUNING.layout = before
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,

@@ -8,7 +8,7 @@ never write the same memory, so the result is bit-identical for any thread count
 The thread count is ``SCRATCHCNN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the CPUs
 this process may run on (at most 8).
 
-Whether a split pays is measured, not assumed.  Handing a slice to a sleeping thread
+Whether a split pays can be measured (``TUNING.measure_splits``).  Handing a slice to a sleeping thread
 costs 15-50 us, and between the products of a training step OpenBLAS keeps its own
 threads spinning on the other cores (for about 0.1 s after each threaded product), so
 our helper shares its core with one of them.  Measured in LeNet-5's training step on 2
@@ -16,7 +16,9 @@ cores: its max-pool backward split over 2 threads took 1.18 ms against 1.11 ms i
 (alone, with OpenBLAS idle: 0.78 against 1.03), and the step went from 9.8 to 9.3 ms
 with no splits at all.  So each kind of job (the function's code and the job's size)
 is first run a few times each way, timed, and from then on run the faster way.  Both
-ways give bit-identical results, so the choice never changes a result.
+ways give bit-identical results, so the choice never changes a result, only the time;
+``TUNING.measure_splits = False`` splits every job of at least twice
+``TUNING.min_parallel_elements``, the same in every run.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-#: Each thread gets at least this many elements: a hand-off costs ~25 us, and NumPy
-#: calls on small slices gain nothing from a second core.
-MIN_PARALLEL_ELEMENTS = 1 << 20
+from .tuning import TUNING
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -80,10 +80,13 @@ def parallel_slices(fn, length: int, elements: int) -> None:
     ``elements`` is the size of the whole job: small jobs run in one call, in this
     thread.  ``fn`` must only write memory that belongs to its slice.
     """
-    most = elements // MIN_PARALLEL_ELEMENTS  # checked first: most jobs are small
+    most = elements // TUNING.min_parallel_elements  # checked first: most jobs are small
     parts = min(num_threads(), length, most) if most > 1 else 1
     if parts <= 1 or getattr(_inside, "active", False):
         fn(slice(0, length))
+        return
+    if not TUNING.measure_splits:
+        _call(fn, length, parts)
         return
     key = (getattr(fn, "__code__", fn), length, elements, parts)
     choice = _choices.get(key)

@@ -1,10 +1,13 @@
-"""The fast path's tunable sizes and thresholds, in one object.
+"""The fast path's switches, sizes and thresholds, in one object.
 
-Each value was measured on this project's 2-core machine against the alternatives
+Each size was measured on this project's 2-core machine against the alternatives
 (``docs/performance.md`` tells how, ``benchmarks/history.md`` gives the numbers).
 Change them for an experiment, or to force a layout in a test, through the one shared
 instance: ``scratchcnn.kernels.TUNING.max_column_bytes = ...``.  No value changes a
-result beyond float rounding; only which layout and chunk sizes compute it.
+result beyond float rounding; only which layout, chunk sizes and threads compute it.
+What else steers a computation: ``scratchcnn.use`` (the textbook or the fast path),
+``model.fuse_layers`` (a convolution and its pool together) and the thread count
+(``SCRATCHCNN_NUM_THREADS``, else ``OMP_NUM_THREADS``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ class Tuning:
     phases_max_rows: int = 64
     #: Columns per product of the phases form's weight gradient (long inner dimension).
     grad_columns: int = 392
+    #: A memory-bound NumPy job (a copy, an add, a maximum) is split over threads when
+    #: each thread gets at least this many elements (a hand-off costs ~25 us) ...
+    min_parallel_elements: int = 1 << 20
+    #: ... where timing both ways, for each kind of job, found the split faster (True;
+    #: :mod:`.parallel`), or always (False: the same split in every run, whatever the
+    #: clock says).  The results are bit-identical either way; the timed choice trains
+    #: ``convnet_bn_mini`` 1.05-1.27x faster than splitting always and 1.27x faster than
+    #: never (2026-12-06, ``benchmarks/history.md``), so it is the default.
+    measure_splits: bool = True
+    #: The layout every convolution runs in where it can ("lines", "banded", ...; None:
+    #: as :func:`.dispatch.conv_layout` picks by the shape).  Set it for a block with
+    #: :func:`.dispatch.forced_layout`; for tests and experiments.
+    layout: str | None = None
 
 
 TUNING = Tuning()
