@@ -30,6 +30,31 @@ def _median_ms(samples: dict) -> dict:
     return {k: statistics.median(v) * 1e3 for k, v in samples.items()}
 
 
+def _whole_steps(step, steps: int) -> list[float]:
+    """Seconds of ``steps`` whole steps, before any wrapper or hook, after 5 to warm up."""
+    whole = []
+    for i in range(steps + 5):
+        t = time.perf_counter()
+        step(i)
+        if i >= 5:
+            whole.append(time.perf_counter() - t)
+    return whole
+
+
+def _result(step, steps: int, times: dict, leaves: list, whole: list) -> dict:
+    """Run ``step`` 5 times to warm the timers, then ``steps`` times: each leaf layer's
+    median forward and backward milliseconds, and the median of the ``whole`` steps."""
+    for i in range(5):
+        step(i)
+    times.clear()
+    for i in range(steps):
+        step(i)
+    med = _median_ms(times)
+    rows = [[n, type(layer).__name__, med.get((n, "forward"), 0.0),
+             med.get((n, "backward"), 0.0)] for n, layer in leaves]
+    return {"rows": rows, "step_ms": statistics.median(whole) * 1e3}
+
+
 def ours(name: str, batch: int, steps: int) -> dict:
     import scratchcnn as sc
     from scratchcnn.layers.container import Container
@@ -53,26 +78,13 @@ def ours(name: str, batch: int, steps: int) -> dict:
         model.backward(loss.backward())
         opt.step(model)
 
-    whole = []
-    for i in range(steps + 5):
-        t = time.perf_counter()
-        step(i)
-        if i >= 5:
-            whole.append(time.perf_counter() - t)
+    whole = _whole_steps(step, steps)
     for n, layer in leaves:  # instance attributes shadow the class's methods
         layer.forward = timed((n, "forward"), layer.forward)
         layer.backward = timed((n, "backward"), layer.backward)
         if hasattr(layer, "forward_fused"):
             layer.forward_fused = timed((n, "forward"), layer.forward_fused)
-    for i in range(5):
-        step(i)
-    times.clear()
-    for i in range(steps):
-        step(i)
-    med = _median_ms(times)
-    rows = [[n, type(layer).__name__, med.get((n, "forward"), 0.0), med.get((n, "backward"), 0.0)]
-            for n, layer in leaves]
-    return {"rows": rows, "step_ms": statistics.median(whole) * 1e3}
+    return _result(step, steps, times, leaves, whole)
 
 
 def torch_side(name: str, batch: int, steps: int) -> dict:
@@ -94,12 +106,7 @@ def torch_side(name: str, batch: int, steps: int) -> dict:
         nn.functional.cross_entropy(model(xb), yb).backward()
         opt.step()
 
-    whole = []
-    for i in range(steps + 5):
-        t = time.perf_counter()
-        step(i)
-        if i >= 5:
-            whole.append(time.perf_counter() - t)
+    whole = _whole_steps(step, steps)
     times: dict = {}
     started: dict = {}
     leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
@@ -122,15 +129,7 @@ def torch_side(name: str, batch: int, steps: int) -> dict:
             m.inplace = False  # (full backward hooks refuse in-place outputs)
         hooks(n, m)
     xt.requires_grad_(True)  # so the first layer's backward hook fires, as ours runs
-    for i in range(5):
-        step(i)
-    times.clear()
-    for i in range(steps):
-        step(i)
-    med = _median_ms(times)
-    rows = [[n, type(m).__name__, med.get((n, "forward"), 0.0), med.get((n, "backward"), 0.0)]
-            for n, m in leaves]
-    return {"rows": rows, "step_ms": statistics.median(whole) * 1e3}
+    return _result(step, steps, times, leaves, whole)
 
 
 def main(argv=None) -> int:
