@@ -44,6 +44,8 @@ ST_AVAILABLE = importlib.util.find_spec("safetensors") is not None
 PIL_AVAILABLE = importlib.util.find_spec("PIL") is not None
 if ST_AVAILABLE:
     import safetensors.numpy as safetensors_numpy
+if PIL_AVAILABLE:
+    from scratchcnn.datasets import image_folder
 
 FUZZING = bool(os.environ.get("SCRATCHCNN_FUZZ"))
 EXAMPLES = 400  # a kind, in the default run; 8,000 under --fuzz (:func:`fuzz`)
@@ -933,6 +935,7 @@ def watchdog(fifo, done: threading.Event) -> None:
                                      min_size=1, max_size=40))
 def test_non_regular_files_are_refused_without_waiting(loader, kind, name):
     assume(name not in (".", ".."))
+    image_folder._pil()  # Pillow imported before: its import is not the loader's memory
     where = pathlib.Path(tempfile.mkdtemp(dir=WORK))
     path = where / name
     try:
